@@ -1,0 +1,1 @@
+"""Built-in baselines, one module each: methods that need no learning."""

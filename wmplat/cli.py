@@ -1,0 +1,175 @@
+"""The command line: thin, it parses options and delegates."""
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import ConfigError, WmplatError
+from .leaderboard import FORMATS, render
+from .results import DEFAULT_RESULTS_DIR, read_results
+from .zoos import DEFAULT_ZOO
+
+ZOO_HELP = ("a zoo name from `wmplat zoo list`, or the path of a zoo folder "
+            f"(default: {DEFAULT_ZOO})")
+RESULTS_HELP = f"where results are stored (default: ./{DEFAULT_RESULTS_DIR})"
+
+
+class Cli(click.Group):
+    """Turns a WmplatError into one line on stderr and exit code 1 (`--debug` shows all)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except WmplatError as exc:
+            if ctx.params.get("debug"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="wmplat")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def cli(debug):
+    """wmplat: does a generative model of weights make new models, or memorize its training
+    checkpoints? Evaluate a method beside baselines and freshly trained models."""
+
+
+def parse_set(values: tuple[str, ...]) -> dict:
+    """`key=value` pairs; a value is read as JSON where it parses (numbers, booleans, lists)."""
+    options = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        try:
+            options[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key.strip()] = raw
+    return options
+
+
+@cli.command()
+@click.option("--method", "-m", required=True, help="The method or baseline to evaluate "
+              "(`wmplat plugins` lists them).")
+@click.option("--zoo", default=DEFAULT_ZOO, show_default=False, help=ZOO_HELP)
+@click.option("--samples", "-n", default=100, show_default=True, type=int,
+              help="How many models to sample.")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seed for fitting and sampling.")
+@click.option("--results-dir", default=DEFAULT_RESULTS_DIR, type=click.Path(path_type=Path),
+              help=RESULTS_HELP)
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="An option for the method; repeat for several.")
+@click.option("--force", is_flag=True, help="Recompute results that are already stored.")
+def evaluate(method, zoo, samples, seed, results_dir, settings, force):
+    """Fit a method on a zoo's train split, sample, score, and store the result beside the
+    baselines and the `fresh` reference (heldout runs). Prints their leaderboard."""
+    from .evaluate import evaluate as run
+
+    rows = run(method, zoo=zoo, n_samples=samples, seed=seed, results_dir=results_dir,
+               options=parse_set(settings), force=force)
+    click.echo(render(rows, "table"))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plugins(as_json):
+    """List every method, baseline, dataset and metric, the package that provides it, and
+    plugins that failed to load."""
+    from .plugins import load_plugins
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # failures are listed below
+        loaded = load_plugins()
+    rows = [{"name": e.name, "kind": e.kind, "package": e.provider.package,
+             "version": e.provider.version, "status": "ok"}
+            for reg in (loaded.generators, loaded.datasets, loaded.metrics)
+            for e in reg.entries()]
+    rows += [{"name": s.plugin, "kind": "plugin", "package": s.package, "version": s.version,
+              "status": f"error: {s.error}"} for s in loaded.failures()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    header = ["name", "kind", "package", "version", "status"]
+    table = [header] + [[r[h] for h in header] for r in rows]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header) - 1)]
+    for row in table:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False))
+                   + "  " + row[-1])
+
+
+@cli.command()
+@click.option("--results-dir", default=DEFAULT_RESULTS_DIR, type=click.Path(path_type=Path),
+              help=RESULTS_HELP)
+@click.option("--zoo", default=None, help="Only this zoo's results (default: all zoos).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
+              show_default=True, help="How to print the rows.")
+def leaderboard(results_dir, zoo, fmt):
+    """Print stored results as a leaderboard: each method beside the baselines and fresh runs."""
+    rows = read_results(results_dir, zoo)
+    if not rows and fmt in ("table", "markdown"):
+        where = f" for zoo {zoo!r}" if zoo else ""
+        raise ConfigError(f"no results{where} under {results_dir}; run `wmplat evaluate` first")
+    click.echo(render(rows, fmt))
+
+
+@cli.group()
+def zoo():
+    """List, inspect and build model zoos."""
+
+
+@zoo.command("list")
+def zoo_list():
+    """The zoos wmplat knows, where each comes from, and whether it is cached here."""
+    from .plugins import load_plugins
+    from .zoos import known_zoos
+
+    for known in known_zoos(load_plugins()).values():
+        cached = "cached" if (known.cache_path() / "manifest.json").is_file() else "not cached"
+        source = known.entry.repo_id or "built locally"
+        click.echo(f"{known.name}  ({known.entry.source}: {source}; {cached})  "
+                   f"{known.entry.description}")
+
+
+@zoo.command("info")
+@click.argument("name")
+def zoo_info(name):
+    """Summary of a zoo: task, architecture, models per split, quality."""
+    from .plugins import load_plugins
+    from .zoos import open_zoo
+
+    z = open_zoo(name, load_plugins())
+    m = z.manifest
+    for split in ("train", "heldout"):
+        models = [x for x in m.models if x.split == split]
+        quality = [x.quality for x in models]
+        click.echo(f"{split:8s} {len(models)} models from {len({x.run for x in models})} runs, "
+                   f"quality {min(quality):.3f}-{max(quality):.3f} "
+                   f"(mean {sum(quality) / len(quality):.3f})")
+    click.echo(f"zoo      {m.name} (revision {z.revision})\ntask     {m.task}\n"
+               f"arch     {m.architecture}, {z.num_params} parameters\nlicense  {m.license}")
+
+
+@zoo.command("build")
+@click.argument("name")
+def zoo_build(name):
+    """Train a local zoo and cache it under $WMPLAT_HOME (rebuilds if it exists)."""
+    from .plugins import load_plugins
+    from .zoos import build_zoo, find_zoo
+
+    plugins = load_plugins()
+    click.echo(build_zoo(find_zoo(name, plugins), plugins))
+
+
+def _warning(message, category, filename, lineno, file=None, line=None):
+    click.echo(f"warning: {message}", err=True)
+
+
+def main():
+    warnings.showwarning = _warning
+    cli()

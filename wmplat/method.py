@@ -1,0 +1,46 @@
+"""What a method plugin subclasses: fit on a zoo's train split, then sample weights."""
+
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import BaseModel
+
+from .errors import ConfigError
+
+
+class Method:
+    """A generator of weights.
+
+    Subclasses set `name`, implement `fit` and `sample`, and may declare `Config`, a pydantic
+    model of their options: `--set key=value` on the command line arrives validated as
+    constructor keyword arguments, and the instance keeps them as `self.config`.
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[Literal["method", "baseline"]] = "method"
+    Config: ClassVar[type[BaseModel] | None] = None
+
+    def __init__(self, **options: Any) -> None:
+        if self.Config is not None:
+            self.config = self.Config(**options)
+        elif options:
+            raise ConfigError(f"{self.kind} {self.name!r} takes no options, got {sorted(options)}")
+        else:
+            self.config = None
+
+    def fit(self, zoo, seed: int) -> None:
+        """Learn from `zoo`, which holds the train split only."""
+
+    def sample(self, n: int, seed: int) -> torch.Tensor:
+        """Return n models as a float tensor [n, zoo.num_params] in the zoo's flat order."""
+        raise NotImplementedError
+
+
+class Baseline(Method):
+    """A method that needs no learning beyond looking at the training checkpoints."""
+
+    kind = "baseline"
+
+
+def random_generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed))

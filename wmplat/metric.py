@@ -1,0 +1,82 @@
+"""What a metric plugin subclasses, and the evaluation context every metric receives.
+
+The context holds the samples, the zoo and its task, and the behaviour of samples, training and
+heldout models, computed once and shared: ten metrics never mean ten forward passes.
+"""
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import torch
+
+Which = Literal["samples", "train", "heldout"]
+
+
+@dataclass
+class MetricValues:
+    per_sample: dict[str, torch.Tensor] = field(default_factory=dict)   # name -> [n_samples]
+    summary: dict[str, float | None] = field(default_factory=dict)       # name -> leaderboard value
+
+
+class Metric:
+    """Scores a set of sampled models against the zoo.
+
+    `per_sample` and `summary` list the names `compute` returns; summary names become leaderboard
+    columns (the standard ones, such as `accuracy_mean`, fill the schema's fields).
+    """
+
+    name: ClassVar[str]
+    per_sample: ClassVar[tuple[str, ...]] = ()
+    summary: ClassVar[tuple[str, ...]] = ()
+
+    def compute(self, ctx: "EvalContext") -> MetricValues:
+        raise NotImplementedError
+
+
+class BehaviourCache:
+    """Behaviour of the zoo's train and heldout models, shared by every evaluation of one zoo."""
+
+    def __init__(self, zoo):
+        self.zoo = zoo
+        self._behaviour: dict[str, torch.Tensor] = {}
+
+    def get(self, which: Which) -> torch.Tensor:
+        if which not in self._behaviour:
+            weights = self.zoo.train_weights() if which == "train" else self.zoo.heldout_weights()
+            self._behaviour[which] = self.zoo.task.behaviour(weights)
+        return self._behaviour[which]
+
+
+@dataclass
+class EvalContext:
+    samples: torch.Tensor                 # [n, num_params] float32
+    zoo: object                           # wmplat.Zoo, both splits
+    cache: BehaviourCache
+    # For the `fresh` reference, the run of each sample, so that no run is compared with itself.
+    sample_runs: torch.Tensor | None = None
+    _sample_behaviour: torch.Tensor | None = None
+
+    @property
+    def task(self):
+        return self.zoo.task
+
+    def weights(self, which: Which) -> torch.Tensor:
+        if which == "samples":
+            return self.samples
+        return self.zoo.train_weights() if which == "train" else self.zoo.heldout_weights()
+
+    def same_run(self, which: Which, start: int, stop: int) -> torch.Tensor:
+        """Bool mask [samples start:stop, models of `which`]: pairs from the same training run,
+        which a reference row must not compare. All False for a method's samples."""
+        if self.sample_runs is None or which == "samples":
+            return torch.zeros(1, 1, dtype=torch.bool)
+        models = self.zoo.train_models() if which == "train" else self.zoo.heldout_models()
+        runs = torch.tensor([m.run for m in models])
+        return self.sample_runs[start:stop, None] == runs[None, :]
+
+    def behaviour(self, which: Which) -> torch.Tensor:
+        if which != "samples":
+            return self.cache.get(which)
+        if self._sample_behaviour is None:
+            self._sample_behaviour = self.task.behaviour(self.samples)
+        return self._sample_behaviour

@@ -1,0 +1,64 @@
+"""Stored results: one folder per result, `result.json` (the leaderboard row) beside
+`per_sample.safetensors` (every sample's metric values, read only by figures and analysis).
+
+`result.json` is written last, so its presence means the result is complete.
+"""
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .atomic import write_atomic, write_text_atomic
+from .errors import ResultError
+from .schema import Result, check_schema_version, parse_model
+
+RESULT = "result.json"
+PER_SAMPLE = "per_sample.safetensors"
+DEFAULT_RESULTS_DIR = Path("wmplat-results")
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def result_folder(results_dir: Path, zoo: str, method: str, config_hash: str,
+                  seed: int | None, n_samples: int) -> Path:
+    run = "reference" if seed is None else f"{config_hash}-seed{seed}-n{n_samples}"
+    return results_dir / _safe(zoo) / _safe(method) / run
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def write_result(folder: Path, result: Result, per_sample: dict[str, torch.Tensor]) -> None:
+    tensors = {k: v.detach().contiguous().cpu() for k, v in per_sample.items()}
+    write_atomic(folder / PER_SAMPLE, lambda tmp: save_file(tensors, tmp))
+    write_text_atomic(folder / RESULT, result.model_dump_json(indent=2) + "\n")
+
+
+def read_result(path: Path) -> Result:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ResultError(f"{path}: cannot read result ({exc})") from None
+    check_schema_version(data, str(path), ResultError)
+    return parse_model(Result, data, str(path), ResultError)
+
+
+def read_per_sample(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(folder / PER_SAMPLE)
+
+
+def read_results(results_dir: Path, zoo: str | None = None) -> list[Result]:
+    """Every result under `results_dir` (optionally of one zoo), validated."""
+    if not results_dir.is_dir():
+        return []
+    results = [read_result(p) for p in sorted(results_dir.rglob(RESULT))]
+    return [r for r in results if zoo is None or r.zoo == zoo]

@@ -1,0 +1,166 @@
+"""Every on-disk format wmplat reads or writes, as pydantic models with a schema version.
+
+Zoo manifests (`manifest.json`), the zoo registry (`registry.yaml`) and results (`result.json`,
+one leaderboard row each). Readers validate as strictly as writers and name the file and the
+field at fault.
+"""
+
+import re
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SCHEMA_VERSION = 1
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
+M = TypeVar("M", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def parse_model(model: type[M], data: Any, source: str, error: type[Exception]) -> M:
+    """Validate `data`; on failure raise `error` naming `source` and each bad field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise error(f"{source}: {problems}") from None
+
+
+def check_schema_version(data: Any, source: str, error: type[Exception]) -> None:
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise error(f"{source}: schema_version {version} is newer than this wmplat reads "
+                    f"({SCHEMA_VERSION}); upgrade wmplat")
+
+
+# --- zoos ----------------------------------------------------------------------------------
+
+class ParamRecord(StrictModel):
+    name: str
+    shape: list[int]
+
+
+class ModelRecord(StrictModel):
+    id: str
+    run: int
+    step: int
+    split: Literal["train", "heldout"]
+    seed: int
+    quality: float
+
+
+class FileRecord(StrictModel):
+    path: str
+    sha256: str
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        if not SHA256.match(value):
+            raise ValueError("must be 64 lowercase hex digits")
+        return value
+
+
+class ZooManifest(StrictModel):
+    schema_version: Literal[1]
+    name: str
+    task: str
+    architecture: str
+    param_spec: list[ParamRecord] = Field(min_length=1)
+    models: list[ModelRecord] = Field(min_length=1)
+    files: list[FileRecord] = Field(min_length=1)
+    license: str
+    provenance: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ZooManifest":
+        ids = [m.id for m in self.models]
+        if len(set(ids)) != len(ids):
+            raise ValueError("model ids are not unique")
+        train_runs = {m.run for m in self.models if m.split == "train"}
+        heldout_runs = {m.run for m in self.models if m.split == "heldout"}
+        if not train_runs or not heldout_runs:
+            raise ValueError("a zoo needs models in both splits, train and heldout")
+        if shared := train_runs & heldout_runs:
+            raise ValueError(f"runs {sorted(shared)[:5]} appear in both splits; "
+                             "zoos are split by training run")
+        return self
+
+
+# --- the zoo registry ----------------------------------------------------------------------
+
+class ZooEntry(StrictModel):
+    source: Literal["local", "hub"]
+    task: str
+    description: str = ""
+    license: str | None = None
+    repo_id: str | None = None
+    repo_type: Literal["dataset", "model"] = "dataset"
+    revision: str | None = None
+
+    @model_validator(mode="after")
+    def _hub_is_pinned(self) -> "ZooEntry":
+        if self.source == "hub":
+            if not self.repo_id:
+                raise ValueError("a hub zoo needs repo_id")
+            if not self.revision or not COMMIT.match(self.revision):
+                raise ValueError("a hub zoo needs revision: a full 40-hex commit, never a branch")
+        return self
+
+
+class ZooRegistryFile(StrictModel):
+    schema_version: Literal[1]
+    zoos: dict[str, ZooEntry]
+
+
+# --- results -------------------------------------------------------------------------------
+
+class Metrics(BaseModel):
+    """The standard metrics (null when a result lacks one) plus any plugin metric by name."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, float | None] = Field(init=False)
+
+    accuracy_mean: float | None = None
+    accuracy_max: float | None = None
+    max_similarity_median: float | None = None
+    min_l2_median: float | None = None
+    aligned_l2_median: float | None = None
+    novelty_auc: float | None = None
+    novelty_auc_ci: tuple[float, float] | None = None
+    replica_rate: float | None = None
+    novel_good_rate: float | None = None
+
+
+class Environment(StrictModel):
+    wmplat: str
+    torch: str
+    python: str
+
+
+class Result(StrictModel):
+    """One evaluation of one (method, zoo, seed, config): one leaderboard row."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    method: str
+    kind: Literal["method", "baseline", "reference"]
+    method_version: str | None
+    zoo: str
+    zoo_revision: str | None
+    task: str
+    n_samples: int
+    seed: int | None
+    config: dict[str, Any]
+    config_hash: str
+    metrics: Metrics
+    verdict: Literal["novel", "interpolates", "memorizes", "degraded"] | None = None
+    environment: Environment
+    created_at: datetime
+    wall_seconds: float

@@ -1,0 +1,85 @@
+"""The embedded default task: an MLP 64 -> 32 -> 10 (ReLU) on scikit-learn's bundled digits.
+
+1,797 images of 8x8 pixels; a fixed stratified split keeps 500 for the test set that defines
+behaviour and accuracy. The zoo: 96 runs with distinct seeds, 5 checkpoints each (the last five
+epochs), runs 0-63 train and 64-95 heldout, all trained as one batched computation.
+"""
+
+import functools
+
+import torch
+
+from ..hookspecs import hookimpl
+from ..progress import bar
+from ..task import BuiltZoo, ClassifierTask
+from .mlp import mlp_forward, mlp_spec, train_mlps
+
+SIZES = (64, 32, 10)
+TEST_SIZE = 500
+SPLIT_SEED = 0
+TRAIN_RUNS, HELDOUT_RUNS, CHECKPOINTS = 64, 32, 5
+EPOCHS, BATCH_SIZE, LR = 30, 32, 3e-3
+
+
+@functools.cache
+def digits_split() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x_train, y_train, x_test, y_test), pixels scaled to [0, 1]."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    data = load_digits()
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        data.data / 16.0, data.target, test_size=TEST_SIZE, stratify=data.target,
+        random_state=SPLIT_SEED)
+    as_x = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
+    as_y = lambda a: torch.tensor(a, dtype=torch.long)  # noqa: E731
+    return as_x(x_tr), as_y(y_tr), as_x(x_te), as_y(y_te)
+
+
+class DigitsMLP(ClassifierTask):
+    name = "digits-mlp"
+    description = "MLP 64-32-10 (ReLU) on scikit-learn's digits; 500 test examples"
+    architecture = "mlp 64-32-10 relu (2,410 parameters)"
+    license = "CC-BY-4.0"
+    baseline_settings = {
+        "noise": [{"sigma": 0.01}, {"sigma": 0.1}],
+        "average": [{"k": 16}],
+    }
+
+    @property
+    def param_spec(self):
+        return mlp_spec(SIZES)
+
+    def test_data(self):
+        _, _, x_test, y_test = digits_split()
+        return x_test, y_test
+
+    def forward(self, params, x):
+        return mlp_forward(params, x)
+
+    def build_zoo(self) -> BuiltZoo:
+        x, y, _, _ = digits_split()
+        runs = list(range(TRAIN_RUNS + HELDOUT_RUNS))
+        with bar(EPOCHS, "training digits-mlp zoo") as progress:
+            ckpts, steps = train_mlps(x, y, SIZES, seeds=runs, epochs=EPOCHS,
+                                      batch_size=BATCH_SIZE, lr=LR, keep_last=CHECKPOINTS,
+                                      on_epoch=lambda _: progress.update())
+        weights = ckpts.reshape(-1, ckpts.shape[-1])
+        accuracy = self.quality(self.behaviour(weights))
+        models = [
+            {"id": f"run{run:03d}-step{step}", "run": run, "step": step, "seed": run,
+             "split": "train" if run < TRAIN_RUNS else "heldout",
+             "quality": round(float(accuracy[i * CHECKPOINTS + j]), 6)}
+            for i, run in enumerate(runs) for j, step in enumerate(steps)
+        ]
+        recipe = {"optimizer": "adam", "lr": LR, "epochs": EPOCHS, "batch_size": BATCH_SIZE,
+                  "checkpoints": f"after each of the last {CHECKPOINTS} epochs",
+                  "data": "sklearn.datasets.load_digits, stratified split, "
+                          f"{TEST_SIZE} test examples, random_state={SPLIT_SEED}",
+                  "seeds": "run r uses seed r"}
+        return BuiltZoo(weights=weights, models=models, provenance={"recipe": recipe})
+
+
+@hookimpl
+def register_datasets(register):
+    register(DigitsMLP)

@@ -1,0 +1,171 @@
+"""A zoo on disk: `manifest.json` + `weights.safetensors`, verified on load, never unpickled.
+
+`weights.safetensors` holds one tensor per parameter name, stacked [num_models, *shape], in the
+order of the manifest's `models`. The manifest records the sha256 of each file.
+"""
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from . import __version__
+from .atomic import write_text_atomic
+from .errors import ZooError
+from .params import ParamSpec, flatten, normalize_spec, num_params, unflatten
+from .schema import ModelRecord, ZooManifest, check_schema_version, parse_model
+from .task import BuiltZoo, Task
+
+MANIFEST = "manifest.json"
+WEIGHTS = "weights.safetensors"
+
+
+class Zoo:
+    """Checkpoints of one task's architecture, split by training run into train and heldout.
+
+    What a method may use: `train_weights()`, `num_params`, `param_spec`, `flatten`,
+    `unflatten`, `train_models()` and `task`. Methods are handed `without_heldout()`.
+    """
+
+    def __init__(self, manifest: ZooManifest, weights: torch.Tensor, task: Task,
+                 revision: str | None, heldout_visible: bool = True):
+        self.manifest = manifest
+        self.task = task
+        self.revision = revision
+        self._weights = weights
+        self._heldout_visible = heldout_visible
+        self._spec = normalize_spec((p.name, p.shape) for p in manifest.param_spec)
+        self._train = [i for i, m in enumerate(manifest.models) if m.split == "train"]
+        self._heldout = [i for i, m in enumerate(manifest.models) if m.split == "heldout"]
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def param_spec(self) -> ParamSpec:
+        return list(self._spec)
+
+    @property
+    def num_params(self) -> int:
+        return self._weights.shape[1]
+
+    def flatten(self, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return flatten(params, self._spec)
+
+    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        return unflatten(flat, self._spec)
+
+    def train_weights(self) -> torch.Tensor:
+        """[num_train_models, num_params] float32 (a copy: methods may modify it)."""
+        return self._weights[self._train].clone()
+
+    def train_models(self) -> list[ModelRecord]:
+        return [self.manifest.models[i] for i in self._train]
+
+    def heldout_weights(self) -> torch.Tensor:
+        self._check_heldout()
+        return self._weights[self._heldout].clone()
+
+    def heldout_models(self) -> list[ModelRecord]:
+        self._check_heldout()
+        return [self.manifest.models[i] for i in self._heldout]
+
+    def without_heldout(self) -> "Zoo":
+        """The same zoo with its heldout split hidden: what a method is given."""
+        return Zoo(self.manifest, self._weights, self.task, self.revision, heldout_visible=False)
+
+    def _check_heldout(self) -> None:
+        if not self._heldout_visible:
+            raise ZooError("the heldout split is not available to methods: they learn from "
+                           "the train split only")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(folder: Path) -> ZooManifest:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise ZooError(f"{folder}: no {MANIFEST}; not a wmplat zoo folder")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ZooError(f"{path}: not valid JSON ({exc})") from None
+    check_schema_version(data, str(path), ZooError)
+    return parse_model(ZooManifest, data, str(path), ZooError)
+
+
+def load_zoo(folder: Path, task: Task, revision: str | None = None) -> Zoo:
+    """Read and verify a zoo folder: schema, file hashes, tensor names, shapes and values."""
+    manifest = read_manifest(folder)
+    if manifest.task != task.name:
+        raise ZooError(f"{folder / MANIFEST}: task is {manifest.task!r}, expected {task.name!r}")
+    for record in manifest.files:
+        path = folder / record.path
+        if not path.is_file():
+            raise ZooError(f"{path}: listed in {MANIFEST} but missing")
+        if sha256_file(path) != record.sha256:
+            raise ZooError(f"{path}: sha256 does not match {MANIFEST}; the file is corrupt "
+                           "or was modified")
+    if WEIGHTS not in {r.path for r in manifest.files}:
+        raise ZooError(f"{folder / MANIFEST}: files must list {WEIGHTS}")
+    weights = _read_weights(folder / WEIGHTS, manifest, task)
+    if revision is None:
+        revision = "local-" + sha256_file(folder / MANIFEST)[:12]
+    return Zoo(manifest, weights, task, revision)
+
+
+def _read_weights(path: Path, manifest: ZooManifest, task: Task) -> torch.Tensor:
+    try:
+        tensors = load_file(path)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ZooError(f"{path}: not a readable safetensors file ({exc})") from None
+    spec = normalize_spec((p.name, p.shape) for p in manifest.param_spec)
+    if spec != task.param_spec:
+        raise ZooError(f"{path.parent / MANIFEST}: param_spec {spec} does not match the "
+                       f"architecture of task {task.name!r}: {task.param_spec}")
+    expected = {name for name, _ in spec}
+    if set(tensors) != expected:
+        raise ZooError(f"{path}: tensors {sorted(tensors)} do not match param_spec "
+                       f"{sorted(expected)}")
+    n = len(manifest.models)
+    for name, shape in spec:
+        if tuple(tensors[name].shape) != (n, *shape):
+            raise ZooError(f"{path}: tensor {name!r} has shape {list(tensors[name].shape)}, "
+                           f"expected {[n, *shape]} ({n} models in {MANIFEST})")
+    flat = flatten({k: v.float() for k, v in tensors.items()}, spec)
+    if not torch.isfinite(flat).all():
+        raise ZooError(f"{path}: contains NaN or infinite weights")
+    return flat
+
+
+def write_zoo(folder: Path, name: str, task: Task, built: BuiltZoo,
+              extra_provenance: dict[str, Any] | None = None) -> None:
+    """Write `built` as a zoo folder (the caller makes the folder appear atomically)."""
+    spec = task.param_spec
+    if built.weights.shape != (len(built.models), num_params(spec)):
+        raise ZooError(f"task {task.name!r} built weights {list(built.weights.shape)} for "
+                       f"{len(built.models)} models of {num_params(spec)} parameters")
+    stacked = {k: v.contiguous() for k, v in unflatten(built.weights.float(), spec).items()}
+    save_file(stacked, folder / WEIGHTS)
+    manifest = ZooManifest(
+        schema_version=1, name=name, task=task.name, architecture=task.architecture,
+        param_spec=[{"name": n, "shape": list(s)} for n, s in spec],
+        models=built.models,
+        files=[{"path": WEIGHTS, "sha256": sha256_file(folder / WEIGHTS)}],
+        license=task.license,
+        provenance={"built_by": f"wmplat {__version__}", **built.provenance,
+                    **(extra_provenance or {})},
+    )
+    write_text_atomic(folder / MANIFEST, manifest.model_dump_json(indent=2) + "\n")

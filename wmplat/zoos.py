@@ -1,0 +1,108 @@
+"""Zoos by name: the registry (`registry.yaml`), the local cache under $WMPLAT_HOME, and
+opening a zoo by name or by folder."""
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .atomic import atomic_folder
+from .errors import ZooError
+from .plugins import Plugins
+from .progress import status
+from .registry import unknown_name_message
+from .schema import ZooEntry, ZooRegistryFile, check_schema_version, parse_model
+from .zoo import MANIFEST, Zoo, load_zoo, read_manifest, write_zoo
+
+DEFAULT_ZOO = "digits-mlp"
+
+
+def home() -> Path:
+    return Path(os.environ.get("WMPLAT_HOME") or Path.home() / ".cache" / "wmplat")
+
+
+def builtin_registry_path() -> Path:
+    packaged = Path(__file__).with_name("registry.yaml")
+    return packaged if packaged.is_file() else Path(__file__).parent.parent / "registry.yaml"
+
+
+def read_registry(path: Path) -> dict[str, ZooEntry]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ZooError(f"{path}: cannot read zoo registry ({exc})") from None
+    check_schema_version(data, str(path), ZooError)
+    return parse_model(ZooRegistryFile, data, str(path), ZooError).zoos
+
+
+@dataclass
+class KnownZoo:
+    name: str
+    entry: ZooEntry
+
+    def cache_path(self) -> Path:
+        return home() / "zoos" / self.name
+
+
+def known_zoos(plugins: Plugins) -> dict[str, KnownZoo]:
+    """The registry's zoos, plus a local zoo for every task that can build one."""
+    zoos = {name: KnownZoo(name, e) for name, e in read_registry(builtin_registry_path()).items()}
+    for entry in plugins.datasets.entries():
+        if entry.name not in zoos and entry.cls.can_build_zoo():
+            zoos[entry.name] = KnownZoo(entry.name, ZooEntry(
+                source="local", task=entry.name, description=entry.cls.description))
+    return zoos
+
+
+def find_zoo(name: str, plugins: Plugins) -> KnownZoo:
+    zoos = known_zoos(plugins)
+    if name not in zoos:
+        raise ZooError(unknown_name_message("zoo", name, list(zoos))
+                       + "; or give the path of a zoo folder")
+    return zoos[name]
+
+
+def build_zoo(known: KnownZoo, plugins: Plugins) -> Path:
+    """Train a local zoo and write it into the cache, whole or not at all."""
+    if known.entry.source != "local":
+        raise ZooError(f"zoo {known.name!r} comes from the Hub ({known.entry.repo_id}); "
+                       "it is pulled, not built")
+    task = plugins.datasets.get(known.entry.task).cls()
+    status(f"building zoo {known.name!r} (task {task.name}) under {known.cache_path()} ...")
+    start = time.perf_counter()
+    built = task.build_zoo()
+    with atomic_folder(known.cache_path()) as tmp:
+        write_zoo(tmp, known.name, task, built, {"task_version": task.version})
+    status(f"built zoo {known.name!r}: {len(built.models)} models "
+           f"in {time.perf_counter() - start:.1f}s")
+    return known.cache_path()
+
+
+def _is_current(known: KnownZoo, plugins: Plugins) -> bool:
+    folder = known.cache_path()
+    if not (folder / MANIFEST).is_file():
+        return False
+    task_cls = plugins.datasets.get(known.entry.task).cls
+    try:
+        return read_manifest(folder).provenance.get("task_version") == task_cls.version
+    except ZooError:
+        return True  # let loading report what is wrong rather than silently rebuilding
+
+
+def open_zoo(name_or_path: str, plugins: Plugins) -> Zoo:
+    """A zoo by registry name (built on first use) or by the path of a zoo folder."""
+    path = Path(name_or_path)
+    if (path / MANIFEST).is_file() or os.sep in name_or_path:
+        manifest = read_manifest(path)
+        task = plugins.datasets.get(manifest.task).cls()
+        return load_zoo(path, task)
+    known = find_zoo(name_or_path, plugins)
+    if known.entry.source == "hub":
+        raise ZooError(f"zoo {known.name!r} lives on the Hub ({known.entry.repo_id}); pulling "
+                       "Hub zoos is not supported by this version of wmplat yet")
+    if not _is_current(known, plugins):
+        build_zoo(known, plugins)
+    task = plugins.datasets.get(known.entry.task).cls()
+    return load_zoo(known.cache_path(), task)
