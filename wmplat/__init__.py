@@ -1,20 +1,32 @@
 """wmplat: does a generative model of weights make new models, or memorize its training set?
 
 The public API for plugins: `hookimpl`, `Method`, `Baseline`, `Metric`, `MetricValues`,
-`EvalContext`, `Task`, `ClassifierTask`, `BuiltZoo`, `Zoo` and the errors.
+`EvalContext`, `Task`, `ClassifierTask`, `BuiltZoo`, `Zoo` and the errors. Names are imported
+on first use, so commands that never touch torch (`wmplat --help`, `wmplat leaderboard`) start
+fast.
 """
+
+import importlib
 
 __version__ = "0.1.0"
 
-from .errors import ConfigError, PluginError, ResultError, WmplatError, ZooError  # noqa: E402
-from .hookspecs import hookimpl  # noqa: E402
-from .method import Baseline, Method  # noqa: E402
-from .metric import EvalContext, Metric, MetricValues  # noqa: E402
-from .task import BuiltZoo, ClassifierTask, Task  # noqa: E402
-from .zoo import Zoo  # noqa: E402
+_EXPORTS = {
+    "hookimpl": "hookspecs", "Method": "method", "Baseline": "method", "Metric": "metric",
+    "MetricValues": "metric", "EvalContext": "metric", "Task": "task",
+    "ClassifierTask": "task", "BuiltZoo": "task", "Zoo": "zoo", "WmplatError": "errors",
+    "PluginError": "errors", "ZooError": "errors", "ConfigError": "errors",
+    "ResultError": "errors",
+}
+__all__ = ["__version__", *_EXPORTS]
 
-__all__ = [
-    "Baseline", "BuiltZoo", "ClassifierTask", "ConfigError", "EvalContext", "Method", "Metric",
-    "MetricValues", "PluginError", "ResultError", "Task", "WmplatError", "Zoo", "ZooError",
-    "__version__", "hookimpl",
-]
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'wmplat' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

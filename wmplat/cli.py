@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .defaults import DEFAULT_RESULTS_DIR, DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_ZOO
 from .errors import ConfigError, WmplatError
 from .leaderboard import FORMATS, render
-from .results import DEFAULT_RESULTS_DIR, read_results
-from .zoos import DEFAULT_ZOO
+from .results import read_results
 
 ZOO_HELP = ("a zoo name from `wmplat zoo list`, or the path of a zoo folder "
             f"(default: {DEFAULT_ZOO})")
@@ -57,9 +57,9 @@ def parse_set(values: tuple[str, ...]) -> dict:
 @click.option("--method", "-m", required=True, help="The method or baseline to evaluate "
               "(`wmplat plugins` lists them).")
 @click.option("--zoo", default=DEFAULT_ZOO, show_default=False, help=ZOO_HELP)
-@click.option("--samples", "-n", default=100, show_default=True, type=int,
+@click.option("--samples", "-n", default=DEFAULT_SAMPLES, show_default=True, type=int,
               help="How many models to sample.")
-@click.option("--seed", default=0, show_default=True, type=int,
+@click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int,
               help="Seed for fitting and sampling.")
 @click.option("--results-dir", default=DEFAULT_RESULTS_DIR, type=click.Path(path_type=Path),
               help=RESULTS_HELP)

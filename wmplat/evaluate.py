@@ -17,23 +17,17 @@ import torch
 from pydantic import ValidationError
 
 from . import __version__
+from .defaults import DEFAULT_RESULTS_DIR, DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_ZOO
 from .errors import ConfigError, PluginError, ResultError
 from .method import Method
 from .metric import BehaviourCache, EvalContext
 from .plugins import Plugins, load_plugins
 from .progress import status
 from .registry import Entry
-from .results import (
-    DEFAULT_RESULTS_DIR,
-    RESULT,
-    config_hash,
-    read_result,
-    result_folder,
-    write_result,
-)
+from .results import RESULT, config_hash, read_result, result_folder, write_result
 from .schema import Environment, Metrics, Result
 from .zoo import Zoo
-from .zoos import DEFAULT_ZOO, open_zoo
+from .zoos import open_zoo
 
 FRESH = "fresh"
 
@@ -53,7 +47,8 @@ class Job:
         return f"{self.name}({args})" if args else self.name
 
 
-def evaluate(method: str, zoo: str = DEFAULT_ZOO, n_samples: int = 100, seed: int = 0,
+def evaluate(method: str, zoo: str = DEFAULT_ZOO, n_samples: int = DEFAULT_SAMPLES,
+             seed: int = DEFAULT_SEED,
              results_dir: Path = DEFAULT_RESULTS_DIR, options: dict[str, Any] | None = None,
              force: bool = False) -> list[Result]:
     """Evaluate `method` and the references on `zoo`; return the rows, the method's first."""

@@ -10,16 +10,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-import torch
-from safetensors.torch import load_file, save_file
-
 from .atomic import write_atomic, write_text_atomic
 from .errors import ResultError
 from .schema import Result, check_schema_version, parse_model
 
 RESULT = "result.json"
 PER_SAMPLE = "per_sample.safetensors"
-DEFAULT_RESULTS_DIR = Path("wmplat-results")
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -37,7 +33,9 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
-def write_result(folder: Path, result: Result, per_sample: dict[str, torch.Tensor]) -> None:
+def write_result(folder: Path, result: Result, per_sample: dict) -> None:
+    from safetensors.torch import save_file
+
     tensors = {k: v.detach().contiguous().cpu() for k, v in per_sample.items()}
     write_atomic(folder / PER_SAMPLE, lambda tmp: save_file(tensors, tmp))
     write_text_atomic(folder / RESULT, result.model_dump_json(indent=2) + "\n")
@@ -52,7 +50,10 @@ def read_result(path: Path) -> Result:
     return parse_model(Result, data, str(path), ResultError)
 
 
-def read_per_sample(folder: Path) -> dict[str, torch.Tensor]:
+def read_per_sample(folder: Path) -> dict:
+    """{metric name: tensor [n_samples]} of a stored result."""
+    from safetensors.torch import load_file
+
     return load_file(folder / PER_SAMPLE)
 
 

@@ -10,17 +10,12 @@ import yaml
 
 from .atomic import atomic_folder
 from .errors import ZooError
+from .home import home
 from .plugins import Plugins
 from .progress import status
 from .registry import unknown_name_message
 from .schema import ZooEntry, ZooRegistryFile, check_schema_version, parse_model
 from .zoo import MANIFEST, Zoo, load_zoo, read_manifest, write_zoo
-
-DEFAULT_ZOO = "digits-mlp"
-
-
-def home() -> Path:
-    return Path(os.environ.get("WMPLAT_HOME") or Path.home() / ".cache" / "wmplat")
 
 
 def builtin_registry_path() -> Path:

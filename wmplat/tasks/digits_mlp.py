@@ -8,7 +8,10 @@ epochs), runs 0-63 train and 64-95 heldout, all trained as one batched computati
 import functools
 
 import torch
+from safetensors.torch import load_file, save_file
 
+from ..atomic import write_atomic
+from ..home import home
 from ..hookspecs import hookimpl
 from ..progress import bar
 from ..task import BuiltZoo, ClassifierTask
@@ -23,7 +26,20 @@ EPOCHS, BATCH_SIZE, LR = 30, 32, 3e-3
 
 @functools.cache
 def digits_split() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(x_train, y_train, x_test, y_test), pixels scaled to [0, 1]."""
+    """(x_train, y_train, x_test, y_test), pixels scaled to [0, 1].
+
+    The split is cached under $WMPLAT_HOME: importing scikit-learn costs more than a whole
+    evaluation of the default zoo.
+    """
+    cache = home() / "data" / f"digits-split-{SPLIT_SEED}-{TEST_SIZE}.safetensors"
+    if not cache.is_file():
+        tensors = _split_with_sklearn()
+        write_atomic(cache, lambda tmp: save_file(tensors, tmp))
+    data = load_file(cache)
+    return data["x_train"], data["y_train"], data["x_test"], data["y_test"]
+
+
+def _split_with_sklearn() -> dict[str, torch.Tensor]:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -31,9 +47,10 @@ def digits_split() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tens
     x_tr, x_te, y_tr, y_te = train_test_split(
         data.data / 16.0, data.target, test_size=TEST_SIZE, stratify=data.target,
         random_state=SPLIT_SEED)
-    as_x = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
-    as_y = lambda a: torch.tensor(a, dtype=torch.long)  # noqa: E731
-    return as_x(x_tr), as_y(y_tr), as_x(x_te), as_y(y_te)
+    return {"x_train": torch.tensor(x_tr, dtype=torch.float32),
+            "y_train": torch.tensor(y_tr, dtype=torch.long),
+            "x_test": torch.tensor(x_te, dtype=torch.float32),
+            "y_test": torch.tensor(y_te, dtype=torch.long)}
 
 
 class DigitsMLP(ClassifierTask):

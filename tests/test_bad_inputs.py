@@ -1,0 +1,56 @@
+"""Every kind of bad input gets a clear error that names what is wrong, and nothing is written."""
+
+import pytest
+
+
+def fails(cli, *args):
+    proc = cli(*args, ok=False)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert not (cli.cwd / "wmplat-results").exists(), "nothing written on error"
+    return proc.stderr
+
+
+def test_an_unknown_method_suggests_the_closest_name(cli):
+    err = fails(cli, "evaluate", "--method", "noize")
+    assert "unknown method 'noize'; did you mean 'noise'?" in err
+
+
+def test_an_unknown_zoo_suggests_the_closest_name(cli):
+    err = fails(cli, "evaluate", "--method", "noise", "--zoo", "digits-mpl")
+    assert "unknown zoo 'digits-mpl'; did you mean 'digits-mlp'?" in err
+
+
+@pytest.mark.parametrize("method, message", [
+    ("wrong-shape", "returned samples of shape [4, 2411], expected [4, 2410]"),
+    ("nan-weights", "returned 1 non-finite values (NaN or inf) in 1 of 4 samples"),
+    ("int-weights", "returned samples of dtype torch.int64, expected floating-point weights"),
+    ("peek-heldout", "the heldout split is not available to methods"),
+    ("crash-in-fit", "failed: RuntimeError: out of coffee"),
+])
+def test_a_misbehaving_method_is_named_with_what_it_did(cli, default_zoo, method, message):
+    err = fails(cli, "evaluate", "--method", method, "--samples", "4")
+    assert f"method '{method}' (wmplat-misbehaving 0.1.0)" in err
+    assert message in err
+
+
+def test_debug_shows_the_traceback(cli, default_zoo):
+    proc = cli("--debug", "evaluate", "--method", "crash-in-fit", "--samples", "4", ok=False)
+    assert "Traceback" in proc.stderr and "out of coffee" in proc.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "noise", "--set", "sigma=abc"], "bad option for baseline 'noise': sigma:"),
+    (["--method", "noise", "--set", "sigma=-1"], "sigma: Input should be greater than"),
+    (["--method", "noise", "--set", "bogus=1"], "bogus: Extra inputs are not permitted"),
+    (["--method", "noise", "--set", "sigma"], "--set expects key=value, got 'sigma'"),
+    (["--method", "copycat", "--set", "x=1"], "method 'copycat' takes no options"),
+    (["--method", "noise", "--samples", "0"], "--samples must be at least 1"),
+])
+def test_a_bad_option_is_named(cli, args, message):
+    assert message in fails(cli, "evaluate", *args)
+
+
+def test_a_non_integer_option_is_caught_by_the_command_line(cli):
+    err = fails(cli, "evaluate", "--method", "noise", "--samples", "many")
+    assert "'many' is not a valid integer" in err

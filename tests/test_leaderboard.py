@@ -1,0 +1,86 @@
+"""`wmplat leaderboard`: the stored rows in every format, and bad result files."""
+
+import csv
+import io
+import json
+
+import pytest
+from conftest import Cli
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory, default_zoo):
+    folder = tmp_path_factory.mktemp("leaderboard")
+    Cli(folder)("evaluate", "--method", "copycat", "--samples", "16")
+    return folder
+
+
+def test_json_is_the_list_of_stored_rows(results):
+    rows = Cli(results).json("leaderboard", "--format", "json")
+    stored = sorted(json.loads(p.read_text())["method"] for p in results.rglob("result.json"))
+    assert sorted(r["method"] for r in rows) == stored
+    on_disk = {p.parent.parent.name: json.loads(p.read_text()) for p in
+               (results / "wmplat-results").rglob("result.json") if "noise" not in str(p)}
+    by_method = {r["method"]: r for r in rows}
+    for name, row in on_disk.items():
+        assert by_method[name] == row
+
+
+def test_rows_are_ordered_method_then_baselines_then_reference(results):
+    kinds = [r["kind"] for r in Cli(results).json("leaderboard", "--format", "json")]
+    assert kinds == sorted(kinds, key=["method", "baseline", "reference"].index)
+
+
+def test_markdown_is_a_table_with_a_row_per_result(results):
+    out = Cli(results)("leaderboard", "--format", "markdown").stdout
+    lines = [line for line in out.splitlines() if line.startswith("|")]
+    assert lines[0].startswith("| method | kind | n | seed | acc mean |")
+    assert len(lines) == 2 + 7
+    assert any(line.startswith("| noise(sigma=0.1) | baseline | 16 | 0 |") for line in lines)
+    assert "### zoo digits-mlp" in out
+
+
+def test_csv_holds_the_same_numbers_as_json(results):
+    cli = Cli(results)
+    rows = {r["method"] + r["config_hash"]: r for r in cli.json("leaderboard", "--format", "json")}
+    table = list(csv.DictReader(io.StringIO(cli("leaderboard", "--format", "csv").stdout)))
+    assert len(table) == len(rows)
+    for record in table:
+        row = rows[record["method"] + record["config_hash"]]
+        assert float(record["accuracy_mean"]) == row["metrics"]["accuracy_mean"]
+        assert record["novelty_auc"] == "" and record["torch"] == row["environment"]["torch"]
+
+
+def test_the_table_is_the_default(results):
+    out = Cli(results)("leaderboard").stdout
+    assert out.splitlines()[0].startswith("zoo digits-mlp")
+    assert "copycat" in out and "fresh" in out
+
+
+def test_filtering_by_another_zoo_finds_nothing(results):
+    cli = Cli(results)
+    assert cli.json("leaderboard", "--zoo", "other", "--format", "json") == []
+    proc = cli("leaderboard", "--zoo", "other", ok=False)
+    assert "no results for zoo 'other'" in proc.stderr
+
+
+def test_a_corrupt_result_file_is_named(cli, results, tmp_path):
+    import shutil
+    shutil.copytree(results / "wmplat-results", tmp_path / "wmplat-results")
+    [path] = (tmp_path / "wmplat-results").rglob("replica/*/result.json")
+    row = json.loads(path.read_text())
+    row["kind"] = "oracle"
+    path.write_text(json.dumps(row))
+    proc = cli("leaderboard", "--results-dir", str(tmp_path / "wmplat-results"), ok=False)
+    assert str(path) in proc.stderr and "kind:" in proc.stderr
+
+
+def test_a_result_from_a_newer_schema_is_refused(cli, results, tmp_path):
+    import shutil
+    shutil.copytree(results / "wmplat-results", tmp_path / "wmplat-results")
+    [path] = (tmp_path / "wmplat-results").rglob("fresh/*/result.json")
+    row = json.loads(path.read_text())
+    row["schema_version"] = 9
+    path.write_text(json.dumps(row))
+    proc = cli("leaderboard", "--results-dir", str(tmp_path / "wmplat-results"), ok=False)
+    assert "schema_version 9 is newer" in proc.stderr
