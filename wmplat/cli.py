@@ -13,9 +13,9 @@ from .errors import ConfigError, WmplatError
 from .leaderboard import FORMATS, render
 from .results import read_results
 
-ZOO_HELP = ("a zoo name from `wmplat zoo list`, or the path of a zoo folder "
+ZOO_HELP = ("A zoo name from `wmplat zoo list`, or the path of a zoo folder "
             f"(default: {DEFAULT_ZOO})")
-RESULTS_HELP = f"where results are stored (default: ./{DEFAULT_RESULTS_DIR})"
+RESULTS_HELP = f"Where results are stored (default: ./{DEFAULT_RESULTS_DIR})"
 
 
 class Cli(click.Group):
@@ -67,8 +67,12 @@ def parse_set(values: tuple[str, ...]) -> dict:
               help="An option for the method; repeat for several.")
 @click.option("--force", is_flag=True, help="Recompute results that are already stored.")
 def evaluate(method, zoo, samples, seed, results_dir, settings, force):
-    """Fit a method on a zoo's train split, sample, score, and store the result beside the
-    baselines and the `fresh` reference (heldout runs). Prints their leaderboard."""
+    """Evaluate a method beside the baselines and fresh runs.
+
+    Fits the method on the zoo's train split, samples, checks and scores the samples, and
+    stores the result; then does the same (or reuses stored results) for every baseline at the
+    task's settings and for the `fresh` reference, the zoo's heldout runs. Prints their
+    leaderboard. Example: wmplat evaluate --method noise --set sigma=0.05"""
     from .evaluate import evaluate as run
 
     rows = run(method, zoo=zoo, n_samples=samples, seed=seed, results_dir=results_dir,
@@ -79,8 +83,9 @@ def evaluate(method, zoo, samples, seed, results_dir, settings, force):
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def plugins(as_json):
-    """List every method, baseline, dataset and metric, the package that provides it, and
-    plugins that failed to load."""
+    """List methods, baselines, datasets and metrics, and who provides them.
+
+    Plugins that failed to load are listed with their error."""
     from .plugins import load_plugins
 
     with warnings.catch_warnings():
@@ -110,7 +115,7 @@ def plugins(as_json):
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
               show_default=True, help="How to print the rows.")
 def leaderboard(results_dir, zoo, fmt):
-    """Print stored results as a leaderboard: each method beside the baselines and fresh runs."""
+    """Print stored results: each method beside the baselines and fresh runs."""
     rows = read_results(results_dir, zoo)
     if not rows and fmt in ("table", "markdown"):
         where = f" for zoo {zoo!r}" if zoo else ""
