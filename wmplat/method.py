@@ -37,9 +37,13 @@ class Method:
 
 
 class Baseline(Method):
-    """A method that needs no learning beyond looking at the training checkpoints."""
+    """A method that needs no learning beyond looking at the training checkpoints, which the
+    default `fit` keeps as `self.train_weights` [num_train_models, num_params]."""
 
     kind = "baseline"
+
+    def fit(self, zoo, seed: int) -> None:
+        self.train_weights = zoo.train_weights()
 
 
 def random_generator(seed: int) -> torch.Generator:

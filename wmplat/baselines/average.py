@@ -16,14 +16,11 @@ class Average(Baseline):
     name = "average"
     Config = AverageConfig
 
-    def fit(self, zoo, seed):
-        self.weights = zoo.train_weights()
-
     def sample(self, n, seed):
-        g = random_generator(seed)
-        k = min(self.config.k, len(self.weights))
-        picks = torch.stack([torch.randperm(len(self.weights), generator=g)[:k] for _ in range(n)])
-        return self.weights[picks].mean(dim=1)
+        g, count = random_generator(seed), len(self.train_weights)
+        k = min(self.config.k, count)
+        picks = torch.stack([torch.randperm(count, generator=g)[:k] for _ in range(n)])
+        return self.train_weights[picks].mean(dim=1)
 
 
 @hookimpl

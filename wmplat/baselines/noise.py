@@ -16,14 +16,11 @@ class Noise(Baseline):
     name = "noise"
     Config = NoiseConfig
 
-    def fit(self, zoo, seed):
-        self.weights = zoo.train_weights()
-
     def sample(self, n, seed):
         g = random_generator(seed)
-        pick = torch.randint(len(self.weights), (n,), generator=g)
-        noise = torch.randn(n, self.weights.shape[1], generator=g)
-        return self.weights[pick] + self.config.sigma * noise
+        pick = torch.randint(len(self.train_weights), (n,), generator=g)
+        noise = torch.randn(n, self.train_weights.shape[1], generator=g)
+        return self.train_weights[pick] + self.config.sigma * noise
 
 
 @hookimpl

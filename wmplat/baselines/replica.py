@@ -9,12 +9,9 @@ from ..method import Baseline, random_generator
 class Replica(Baseline):
     name = "replica"
 
-    def fit(self, zoo, seed):
-        self.weights = zoo.train_weights()
-
     def sample(self, n, seed):
-        pick = torch.randint(len(self.weights), (n,), generator=random_generator(seed))
-        return self.weights[pick]
+        pick = torch.randint(len(self.train_weights), (n,), generator=random_generator(seed))
+        return self.train_weights[pick]
 
 
 @hookimpl
