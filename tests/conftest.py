@@ -21,6 +21,9 @@ def wmplat_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("wmplat-home")
     os.environ["WMPLAT_HOME"] = str(home)
     os.environ.pop("WMPLAT_STRICT_PLUGINS", None)
+    # Tests run on several workers, each starting CLI processes: one torch thread each, since
+    # oversubscribed OpenMP threads make small matrix products many times slower.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     return home
 
 

@@ -34,8 +34,9 @@ def test_rows_are_ordered_method_then_baselines_then_reference(results):
 def test_markdown_is_a_table_with_a_row_per_result(results):
     out = Cli(results)("leaderboard", "--format", "markdown").stdout
     lines = [line for line in out.splitlines() if line.startswith("|")]
-    assert lines[0].startswith("| method | kind | n | seed | acc mean |")
-    assert len(lines) == 2 + 7
+    assert lines[0].startswith("| method | kind | n | seed | acc | max sim |")
+    assert lines[0].endswith("| verdict | dominated by |")
+    assert len(lines) == 2 + 9
     assert any(line.startswith("| noise(sigma=0.1) | baseline | 16 | 0 |") for line in lines)
     assert "### zoo digits-mlp" in out
 
@@ -48,7 +49,10 @@ def test_csv_holds_the_same_numbers_as_json(results):
     for record in table:
         row = rows[record["method"] + record["config_hash"]]
         assert float(record["accuracy_mean"]) == row["metrics"]["accuracy_mean"]
-        assert record["novelty_auc"] == "" and record["torch"] == row["environment"]["torch"]
+        assert float(record["novelty_auc"]) == row["metrics"]["novelty_auc"]
+        assert json.loads(record["novelty_auc_ci"]) == row["metrics"]["novelty_auc_ci"]
+        assert record["verdict"] == row["verdict"]
+        assert record["torch"] == row["environment"]["torch"]
 
 
 def test_the_table_is_the_default(results):

@@ -92,7 +92,7 @@ def plugins(as_json):
         warnings.simplefilter("ignore")  # failures are listed below
         loaded = load_plugins()
     rows = [{"name": e.name, "kind": e.kind, "package": e.provider.package,
-             "version": e.provider.version, "status": "ok"}
+             "version": e.provider.version, "status": _entry_status(e, reg)}
             for reg in (loaded.generators, loaded.datasets, loaded.metrics)
             for e in reg.entries()]
     rows += [{"name": s.plugin, "kind": "plugin", "package": s.package, "version": s.version,
@@ -106,6 +106,14 @@ def plugins(as_json):
     for row in table:
         click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False))
                    + "  " + row[-1])
+
+
+def _entry_status(entry, registry) -> str:
+    claims = registry.conflicts().get(entry.name)
+    if not claims:
+        return "ok"
+    others = ", ".join(str(c.provider) for c in claims if c.provider != entry.provider)
+    return f"conflict: {entry.name!r} is also registered by {others}"
 
 
 @cli.command()

@@ -6,6 +6,7 @@ method beside them. Each result is written as soon as it is done; a rerun skips 
 """
 
 import inspect
+import math
 import platform
 import time
 from dataclasses import dataclass
@@ -20,16 +21,20 @@ from . import __version__
 from .defaults import DEFAULT_RESULTS_DIR, DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_ZOO
 from .errors import ConfigError, PluginError, ResultError
 from .method import Method
-from .metric import BehaviourCache, EvalContext
+from .metric import BehaviourCache, EvalContext, MetricValues
 from .plugins import Plugins, load_plugins
+from .preview import heatmap_preview
 from .progress import status
 from .registry import Entry
-from .results import RESULT, config_hash, read_result, result_folder, write_result
+from .results import RESULT, config_hash, read_per_sample, read_result, result_folder, write_result
 from .schema import Environment, Metrics, Result
+from .statistics import judge
 from .zoo import Zoo
 from .zoos import open_zoo
 
-FRESH = "fresh"
+FRESH, TRAIN = "fresh", "train"
+STATISTICS = ("replica_rate", "interpolation_rate", "degraded_rate", "novel_good_rate",
+              "novelty_auc", "novelty_auc_ci", "verdict")
 
 
 @dataclass
@@ -40,6 +45,10 @@ class Job:
     kind: str
     config: dict[str, Any]
     entry: Entry | None = None      # None for the reference
+
+    @property
+    def is_reference(self) -> bool:
+        return self.entry is None
 
     @property
     def label(self) -> str:
@@ -56,15 +65,20 @@ def evaluate(method: str, zoo: str = DEFAULT_ZOO, n_samples: int = DEFAULT_SAMPL
         raise ConfigError(f"--samples must be at least 1, got {n_samples}")
     plugins = load_plugins()
     entry = plugins.generators.get(method)
+    # every baseline and metric runs, so a name two packages claim must not pick one silently
+    for name, claims in plugins.generators.conflicts().items():
+        if any(c.kind == "baseline" for c in claims):
+            plugins.generators.get(name)
+    plugins.metrics.check_no_conflicts()
     main_job = Job(method, entry.kind, validate_config(entry, options or {}), entry)
     opened = open_zoo(zoo, plugins)
     jobs = [main_job] + [j for j in baseline_jobs(plugins, opened) if not _same(j, main_job)]
-    jobs.append(Job(FRESH, "reference", {}))
-    cache = BehaviourCache(opened)
+    jobs += [TRAIN_REFERENCE, REFERENCE]
+    evaluation = Evaluation(opened, n_samples, seed, results_dir, force)
     rows = []
     for i, job in enumerate(jobs, start=1):
         status(f"[{i}/{len(jobs)}] {job.label} ({job.kind}) on {opened.name}")
-        rows.append(_run_or_reuse(job, opened, cache, n_samples, seed, results_dir, force))
+        rows.append(evaluation.run(job))
     return rows
 
 
@@ -108,48 +122,93 @@ def _same(a: Job, b: Job) -> bool:
     return a.name == b.name and config_hash(a.config) == config_hash(b.config)
 
 
-def _run_or_reuse(job: Job, zoo: Zoo, cache: BehaviourCache, n_samples: int, seed: int,
-                  results_dir: Path, force: bool) -> Result:
-    reference = job.entry is None
-    folder = result_folder(results_dir, zoo.name, job.name, config_hash(job.config),
-                           None if reference else seed, n_samples)
-    version = __version__ if reference else job.entry.provider.version
-    if not force and (folder / RESULT).is_file():
+REFERENCE = Job(FRESH, "reference", {})          # the heldout runs: the null
+TRAIN_REFERENCE = Job(TRAIN, "reference", {})    # the train runs, each against the others
+
+
+class Evaluation:
+    """Runs jobs on one zoo with shared caches, and the heldout runs' values as the null."""
+
+    def __init__(self, zoo: Zoo, n_samples: int, seed: int, results_dir: Path, force: bool):
+        self.zoo, self.n_samples, self.seed = zoo, n_samples, seed
+        self.results_dir, self.force = results_dir, force
+        self.cache = BehaviourCache(zoo)
+        self._done: dict[Path, Result] = {}
+        self._null: dict[str, torch.Tensor] | None = None
+
+    def folder(self, job: Job) -> Path:
+        return result_folder(self.results_dir, self.zoo.name, job.name, config_hash(job.config),
+                             None if job.is_reference else self.seed, self.n_samples)
+
+    def run(self, job: Job) -> Result:
+        folder = self.folder(job)
+        if folder not in self._done:
+            self._done[folder] = self._reuse(job, folder) or self._compute(job, folder)
+        return self._done[folder]
+
+    def null(self) -> dict[str, torch.Tensor]:
+        """Per-sample values of the heldout runs, computed (or read back) on first use."""
+        if self._null is None:
+            self.run(REFERENCE)
+            if self._null is None:
+                self._null = read_per_sample(self.folder(REFERENCE))
+        return self._null
+
+    def _version(self, job: Job) -> str:
+        return __version__ if job.is_reference else job.entry.provider.version
+
+    def _reuse(self, job: Job, folder: Path) -> Result | None:
+        if self.force or not (folder / RESULT).is_file():
+            return None
         try:
             stored = read_result(folder / RESULT)
         except ResultError as exc:
             status(f"  stored result is unreadable, recomputing: {exc}")
+            return None
+        if (stored.zoo_revision, stored.method_version, stored.environment.wmplat) != \
+                (self.zoo.revision, self._version(job), __version__):
+            return None
+        status(f"  reusing {folder / RESULT}")
+        return stored
+
+    def _compute(self, job: Job, folder: Path) -> Result:
+        start = time.perf_counter()
+        if job.is_reference:
+            samples, runs = final_checkpoints(self.zoo, "heldout" if job is REFERENCE else "train")
         else:
-            if stored.zoo_revision == zoo.revision and stored.method_version == version:
-                status(f"  reusing {folder / RESULT}")
-                return stored
-    start = time.perf_counter()
-    if reference:
-        samples, runs = fresh_samples(zoo)
-    else:
-        samples, runs = generate(job, zoo, n_samples, seed), None
-    values, per_sample = score(samples, zoo, cache, runs)
-    result = Result(
-        method=job.name, kind=job.kind, method_version=version, zoo=zoo.name,
-        zoo_revision=zoo.revision, task=zoo.task.name, n_samples=len(samples),
-        seed=None if reference else seed, config=job.config,
-        config_hash=config_hash(job.config), metrics=Metrics(**values),
-        environment=environment(), created_at=datetime.now(UTC),
-        wall_seconds=round(time.perf_counter() - start, 3))
-    write_result(folder, result, per_sample)
-    status(f"  done in {result.wall_seconds:.1f}s -> {folder / RESULT}")
-    return result
+            samples, runs = generate(job, self.zoo, self.n_samples, self.seed), None
+        summary, per_sample = score(samples, self.zoo, self.cache, runs)
+        null = per_sample if job is REFERENCE else self.null()
+        judged = judge(per_sample, null, leave_one_out=job is REFERENCE)
+        per_sample["category"] = judged.category
+        preview = heatmap_preview(samples, self.zoo.train_weights(), self.zoo.param_spec,
+                                  self.zoo.task.permutation_groups)
+        verdict = judged.summary.pop("verdict")
+        result = Result(
+            method=job.name, kind=job.kind, method_version=self._version(job),
+            zoo=self.zoo.name, zoo_revision=self.zoo.revision, task=self.zoo.task.name,
+            n_samples=len(samples), seed=None if job.is_reference else self.seed,
+            config=job.config, config_hash=config_hash(job.config),
+            metrics=Metrics(**summary, **judged.summary), verdict=verdict,
+            environment=environment(), created_at=datetime.now(UTC),
+            wall_seconds=round(time.perf_counter() - start, 3))
+        write_result(folder, result, per_sample, preview)
+        if job is REFERENCE:
+            self._null = per_sample
+        status(f"  {verdict or 'done'} in {result.wall_seconds:.1f}s -> {folder / RESULT}")
+        return result
 
 
-def fresh_samples(zoo: Zoo) -> tuple[torch.Tensor, torch.Tensor]:
-    """The last checkpoint of each heldout run: what a freshly trained model looks like."""
+def final_checkpoints(zoo: Zoo, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The last checkpoint of each run of a split, and the runs: what a trained model is."""
+    models = zoo.heldout_models() if split == "heldout" else zoo.train_models()
+    weights = zoo.heldout_weights() if split == "heldout" else zoo.train_weights()
     last: dict[int, int] = {}
-    models = zoo.heldout_models()
     for i, m in enumerate(models):
         if m.run not in last or m.step > models[last[m.run]].step:
             last[m.run] = i
     index = sorted(last.values())
-    return zoo.heldout_weights()[index], torch.tensor([models[i].run for i in index])
+    return weights[index], torch.tensor([models[i].run for i in index])
 
 
 def generate(job: Job, zoo: Zoo, n: int, seed: int) -> torch.Tensor:
@@ -191,7 +250,10 @@ def score(samples: torch.Tensor, zoo: Zoo, cache: BehaviourCache,
     ctx = EvalContext(samples=samples, zoo=zoo, cache=cache, sample_runs=sample_runs)
     summary: dict[str, float | None] = {}
     per_sample: dict[str, torch.Tensor] = {}
-    owner: dict[str, str] = {}
+    # names a metric may not use: the statistics', and the row's own fields (CSV columns)
+    owner = {name: "wmplat's statistics" for name in (*STATISTICS, "category")}
+    schema_fields = (*Result.model_fields, *Environment.model_fields)
+    owner.update({name: "the result schema" for name in schema_fields})
     for entry in load_plugins().metrics.entries():
         values = _compute(entry, ctx)
         for name in [*values.summary, *values.per_sample]:
@@ -210,6 +272,13 @@ def _compute(entry: Entry, ctx: EvalContext):
         values = entry.cls().compute(ctx)
     except Exception as exc:
         raise PluginError(f"{who} failed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(values, MetricValues):
+        raise PluginError(f"{who} returned {type(values).__name__}, expected MetricValues")
+    undeclared = (set(values.per_sample) - set(entry.cls.per_sample)) | \
+        (set(values.summary) - set(entry.cls.summary))
+    if undeclared:
+        raise PluginError(f"{who} returned {sorted(undeclared)}, which it does not declare in "
+                          "`per_sample` or `summary`")
     n = len(ctx.samples)
     for name, tensor in values.per_sample.items():
         if not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != (n,):
@@ -217,8 +286,10 @@ def _compute(entry: Entry, ctx: EvalContext):
         if torch.isnan(tensor).any():
             raise PluginError(f"{who} returned NaN in per-sample {name!r}")
     for name, value in values.summary.items():
-        if value is not None and not isinstance(value, (int, float, tuple, list)):
-            raise PluginError(f"{who} returned summary {name!r} = {value!r}, not a number")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value)):
+            raise PluginError(f"{who} returned summary {name!r} = {value!r}; expected a finite "
+                              "number or None")
     return values
 
 

@@ -14,11 +14,15 @@ from .schema import Metrics, Result
 FORMATS = ("table", "markdown", "json", "csv")
 KIND_ORDER = {"method": 0, "baseline": 1, "reference": 2}
 STANDARD_METRICS = tuple(Metrics.model_fields)
-SHORT_NAMES = {"accuracy_mean": "acc mean", "accuracy_max": "acc max",
-               "max_similarity_median": "max sim (median)", "min_l2_median": "min L2 (median)",
-               "aligned_l2_median": "aligned L2 (median)", "novelty_auc": "novelty AUC",
-               "novelty_auc_ci": "AUC 95% CI", "replica_rate": "replica rate",
-               "novel_good_rate": "novel & good"}
+# wmplat's own metrics beyond the schema's fields, in the order CSV lists them
+WMPLAT_METRICS = ("hull_residual_median", "error_consistency_median", "interpolation_rate",
+                  "degraded_rate")
+# (header, metric) of the table and Markdown columns; CSV and JSON carry every metric
+SHOWN = (("acc", "accuracy_mean"), ("max sim", "max_similarity_median"),
+         ("min L2", "min_l2_median"), ("aligned L2", "aligned_l2_median"),
+         ("hull resid", "hull_residual_median"), ("kappa", "error_consistency_median"),
+         ("novelty AUC [95% CI]", "novelty_auc"), ("replica", "replica_rate"),
+         ("interp", "interpolation_rate"), ("novel&good", "novel_good_rate"))
 
 
 def label(row: Result) -> str:
@@ -44,14 +48,30 @@ def render(rows: Sequence[Result], fmt: str) -> str:
 
 
 def metric_names(rows: Sequence[Result]) -> list[str]:
-    """Standard metrics first, then plugin metrics, in a stable order."""
-    extra = sorted({k for r in rows for k in (r.metrics.model_extra or {})})
-    return [*STANDARD_METRICS, *extra]
+    """Schema metrics, then wmplat's own, then plugin metrics, in a stable order."""
+    known = (*STANDARD_METRICS, *WMPLAT_METRICS)
+    extra = sorted({k for r in rows for k in (r.metrics.model_extra or {})} - set(known))
+    return [*known, *extra]
 
 
 def _value(row: Result, name: str):
-    return getattr(row.metrics, name, None) if name in STANDARD_METRICS else \
-        (row.metrics.model_extra or {}).get(name)
+    if name in STANDARD_METRICS:
+        return getattr(row.metrics, name)
+    return (row.metrics.model_extra or {}).get(name)
+
+
+def dominated_by(row: Result, rows: Sequence[Result]) -> list[str]:
+    """The baselines (same zoo, seed and sample count) at least as accurate as `row` and at
+    least as novel in both spaces: novelty AUC (function) and aligned L2 (weights)."""
+    def at_least(other, name):
+        a, b = _value(other, name), _value(row, name)
+        return a is not None and b is not None and a >= b
+
+    return [label(b) for b in rows
+            if b.kind == "baseline" and (b.zoo, b.seed, b.n_samples) ==
+            (row.zoo, row.seed, row.n_samples)
+            and all(at_least(b, m) for m in ("accuracy_mean", "novelty_auc",
+                                             "aligned_l2_median"))]
 
 
 def _fmt(value) -> str:
@@ -65,18 +85,15 @@ def _fmt(value) -> str:
 
 
 def _grid(rows: list[Result], fmt: str) -> str:
-    shown = [m for m in metric_names(rows) if any(_value(r, m) is not None for r in rows)]
-    header = ["method", "kind", "n", "seed", *(SHORT_NAMES.get(m, m) for m in shown)]
-    if any(r.verdict for r in rows):
-        header.append("verdict")
-    body = []
-    for r in rows:
-        cells = [label(r), r.kind, str(r.n_samples), _fmt(r.seed),
-                 *(_fmt(_value(r, m)) for m in shown)]
-        if len(header) > len(cells):
-            cells.append(r.verdict or "–")
-        body.append(cells)
-    title = f"zoo {rows[0].zoo} (revision {rows[0].zoo_revision}, task {rows[0].task})"
+    known = {m for _, m in SHOWN} | set(STANDARD_METRICS) | set(WMPLAT_METRICS)
+    extra = [(m, m) for m in metric_names(rows) if m not in known]
+    columns = [(h, m) for h, m in (*SHOWN, *extra) if any(_value(r, m) is not None for r in rows)]
+    header = ["method", "kind", "n", "seed", *(h for h, _ in columns), "verdict", "dominated by"]
+    body = [[label(r), r.kind, str(r.n_samples), _fmt(r.seed),
+             *(_cell(r, m) for _, m in columns), r.verdict or "–",
+             ", ".join(dominated_by(r, rows)) if r.kind == "method" else ""] for r in rows]
+    revisions = ", ".join(dict.fromkeys(str(r.zoo_revision) for r in rows))
+    title = f"zoo {rows[0].zoo} (revision {revisions}, task {rows[0].task})"
     if fmt == "markdown":
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
@@ -86,6 +103,12 @@ def _grid(rows: list[Result], fmt: str) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
              for cells in [header, ["-" * w for w in widths], *body]]
     return title + "\n" + "\n".join(lines)
+
+
+def _cell(row: Result, name: str) -> str:
+    if name == "novelty_auc" and row.metrics.novelty_auc_ci is not None:
+        return f"{_fmt(row.metrics.novelty_auc)} {_fmt(row.metrics.novelty_auc_ci)}"
+    return _fmt(_value(row, name))
 
 
 def _csv(rows: list[Result]) -> str:

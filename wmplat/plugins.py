@@ -30,9 +30,12 @@ DEFAULT_PLUGINS = (
     "wmplat.baselines.noise",
     "wmplat.baselines.average",
     "wmplat.baselines.gaussian",
+    "wmplat.baselines.interpolate",
     "wmplat.metrics.accuracy",
     "wmplat.metrics.max_similarity",
     "wmplat.metrics.min_l2",
+    "wmplat.metrics.aligned_l2",
+    "wmplat.metrics.error_consistency",
 )
 
 # hook name -> (kind registered, base class it must subclass)
@@ -42,6 +45,9 @@ HOOKS = {
     "register_datasets": ("dataset", Task),
     "register_metrics": ("metric", Metric),
 }
+
+
+RESERVED_NAMES = frozenset({"fresh", "train"})  # the reference rows
 
 
 class PluginWarning(UserWarning):
@@ -111,11 +117,14 @@ def _load_one(pm: pluggy.PluginManager, plugins: Plugins, provider: Provider, lo
         status.error = (f"implements unknown hook(s) {unknown}; "
                         f"the hooks are {sorted(HOOKS)}")
         return
-    for hook_name, (kind, base) in HOOKS.items():
-        for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            if impl.plugin is module:
-                error = _call_register(impl, plugins, provider, kind, base)
-                status.error = status.error or error
+    impls = [(kind, base, impl) for hook_name, (kind, base) in HOOKS.items()
+             for impl in getattr(pm.hook, hook_name).get_hookimpls() if impl.plugin is module]
+    if not impls:
+        status.error = ("registers nothing: are its hook functions named as in wmplat's "
+                        "hookspecs and decorated with @wmplat.hookimpl?")
+    for kind, base, impl in impls:
+        error = _call_register(impl, plugins, provider, kind, base)
+        status.error = status.error or error
 
 
 def _call_register(impl, plugins: Plugins, provider: Provider, kind: str, base: type) -> str | None:
@@ -126,7 +135,8 @@ def _call_register(impl, plugins: Plugins, provider: Provider, kind: str, base: 
         if problem:
             problems.append(problem)
             return
-        clash = plugins.registry_for(kind).add(Entry(cls.name, kind, cls, provider))
+        entry_kind = getattr(cls, "kind", kind) if kind in ("method", "baseline") else kind
+        clash = plugins.registry_for(kind).add(Entry(cls.name, entry_kind, cls, provider))
         if clash is not None:
             problems.append(f"{kind} name {cls.name!r} is already registered by "
                             f"{clash.provider} ({clash.kind})")
@@ -144,4 +154,6 @@ def _invalid(cls: Any, kind: str, base: type) -> str | None:
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not name.strip():
         return f"{kind} class {cls.__name__} has no `name` (a non-empty string)"
+    if kind in ("method", "baseline") and name in RESERVED_NAMES:
+        return f"{kind} name {name!r} is reserved for wmplat's reference rows"
     return None

@@ -51,6 +51,15 @@ class Registry:
             raise ConfigError(unknown_name_message(self.label, name, list(self._entries)))
         return self._entries[name]
 
+    def conflicts(self) -> dict[str, list[Entry]]:
+        """Names registered more than once, with every entry that claims them."""
+        return {name: list(entries) for name, entries in self._conflicts.items()}
+
+    def check_no_conflicts(self) -> None:
+        """Raise for the first name registered twice (for kinds that are all used at once)."""
+        for name in self._conflicts:
+            self.get(name)
+
     def entries(self) -> list[Entry]:
         return list(self._entries.values())
 

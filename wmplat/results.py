@@ -16,6 +16,7 @@ from .schema import Result, check_schema_version, parse_model
 
 RESULT = "result.json"
 PER_SAMPLE = "per_sample.safetensors"
+PREVIEW = "preview.safetensors"
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -33,11 +34,14 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
-def write_result(folder: Path, result: Result, per_sample: dict) -> None:
+def write_result(folder: Path, result: Result, per_sample: dict,
+                 preview: dict | None = None) -> None:
     from safetensors.torch import save_file
 
-    tensors = {k: v.detach().contiguous().cpu() for k, v in per_sample.items()}
-    write_atomic(folder / PER_SAMPLE, lambda tmp: save_file(tensors, tmp))
+    for name, tensors in ((PER_SAMPLE, per_sample), (PREVIEW, preview or {})):
+        tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+        if tensors:
+            write_atomic(folder / name, lambda tmp, t=tensors: save_file(t, tmp))
     write_text_atomic(folder / RESULT, result.model_dump_json(indent=2) + "\n")
 
 
@@ -55,6 +59,13 @@ def read_per_sample(folder: Path) -> dict:
     from safetensors.torch import load_file
 
     return load_file(folder / PER_SAMPLE)
+
+
+def read_preview(folder: Path) -> dict:
+    """The heatmap extract of a stored result (see wmplat.preview); {} if there is none."""
+    from safetensors.torch import load_file
+
+    return load_file(folder / PREVIEW) if (folder / PREVIEW).is_file() else {}
 
 
 def read_results(results_dir: Path, zoo: str | None = None) -> list[Result]:

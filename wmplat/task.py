@@ -11,7 +11,11 @@ from typing import Any, ClassVar
 
 import torch
 
+from .metrics._reduce import blocks, memory_budget
 from .params import ParamSpec, unflatten
+
+# Bytes of activations one batched forward call aims at (docs/engine.md).
+FORWARD_WORKING_SET = 8 * 2**20
 
 
 @dataclass
@@ -38,6 +42,13 @@ class Task:
     def param_spec(self) -> ParamSpec:
         raise NotImplementedError
 
+    @property
+    def permutation_groups(self) -> list:
+        """The architecture's permutation symmetry, as `wmplat.alignment.PermutationGroup`s:
+        hidden units that can be reordered without changing the function. Aligned distances
+        and aligned baselines use it; the default, no symmetry, compares weights as they are."""
+        return []
+
     def behaviour(self, weights: torch.Tensor) -> torch.Tensor:
         """[n, num_params] -> [n, ...]: what each model does on the task's fixed inputs."""
         raise NotImplementedError
@@ -63,8 +74,9 @@ class ClassifierTask(Task):
     """A classifier: behaviour = predicted labels on a fixed test set, quality = accuracy,
     similarity = IoU of the sets of misclassified test examples (IoU of two empty sets is 1)."""
 
-    # Models evaluated at once in `behaviour`; bounds memory to chunk x test examples x width.
-    behaviour_chunk: ClassVar[int] = 256
+    # Models evaluated at once in `behaviour`; None sizes the chunk from the memory budget and
+    # `forward_bytes`. A task whose forward needs more scratch than that estimate pins it here.
+    behaviour_chunk: ClassVar[int | None] = None
 
     def test_data(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs [m, ...], labels [m]) of the fixed test set."""
@@ -76,11 +88,25 @@ class ClassifierTask(Task):
 
     def behaviour(self, weights: torch.Tensor) -> torch.Tensor:
         x, _ = self.test_data()
-        out = []
+        out = torch.empty(len(weights), len(x), dtype=torch.long)
         with torch.no_grad():
-            for chunk in weights.split(self.behaviour_chunk):
-                out.append(self.forward(unflatten(chunk, self.param_spec), x).argmax(-1))
-        return torch.cat(out) if out else torch.empty(0, len(x), dtype=torch.long)
+            for start, stop in blocks(len(weights), self._models_per_forward(len(x))):
+                params = unflatten(weights[start:stop], self.param_spec)
+                torch.argmax(self.forward(params, x), dim=-1, out=out[start:stop])
+        return out
+
+    def forward_bytes(self, n_inputs: int) -> int:
+        """Scratch of one model's forward on `n_inputs` inputs: for each layer (each parameter
+        of two or more dimensions), its outputs before and after the nonlinearity, in float32.
+        Exact for dense networks; convolutions need more (set `behaviour_chunk`)."""
+        units = sum(shape[0] for _, shape in self.param_spec if len(shape) >= 2)
+        return 8 * n_inputs * max(1, units)
+
+    def _models_per_forward(self, n_inputs: int) -> int:
+        if self.behaviour_chunk:
+            return self.behaviour_chunk
+        # Past a few megabytes of activations per call, larger chunks only fall out of cache.
+        return max(1, min(memory_budget(), FORWARD_WORKING_SET) // self.forward_bytes(n_inputs))
 
     def errors(self, behaviour: torch.Tensor) -> torch.Tensor:
         """[n, m] bool: which test examples each model gets wrong."""
@@ -90,8 +116,14 @@ class ClassifierTask(Task):
         return 1.0 - self.errors(behaviour).float().mean(dim=1)
 
     def similarity(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """IoU of error sets as one matrix product of 0/1 matrices: the counts are exact in
+        float32 up to 2**24 test examples, so the ratios are correctly rounded."""
         ea, eb = self.errors(a).float(), self.errors(b).float()
-        # Counts are exact in float32 up to 2**24 test examples.
-        inter = ea @ eb.T
-        union = ea.sum(1, keepdim=True) + eb.sum(1) - inter
-        return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter))
+        count_a, count_b = ea.sum(dim=1), eb.sum(dim=1)
+        iou = ea @ eb.T
+        union = torch.sub(count_a.unsqueeze(1), iou).add_(count_b)
+        iou.div_(union.clamp_(min=1))
+        del union
+        # Two empty error sets are identical behaviour.
+        iou[(count_a == 0).nonzero(), (count_b == 0).nonzero().squeeze(1)] = 1.0
+        return iou

@@ -77,8 +77,12 @@ class Zoo:
         return [self.manifest.models[i] for i in self._heldout]
 
     def without_heldout(self) -> "Zoo":
-        """The same zoo with its heldout split hidden: what a method is given."""
-        return Zoo(self.manifest, self._weights, self.task, self.revision, heldout_visible=False)
+        """The same zoo with its heldout split hidden, weights and records: what a method is
+        given."""
+        train = [self.manifest.models[i] for i in self._train]
+        manifest = self.manifest.model_copy(update={"models": train})
+        return Zoo(manifest, self._weights[self._train], self.task, self.revision,
+                   heldout_visible=False)
 
     def _check_heldout(self) -> None:
         if not self._heldout_visible:
@@ -132,7 +136,7 @@ def _read_weights(path: Path, manifest: ZooManifest, task: Task) -> torch.Tensor
     except (SafetensorError, OSError, ValueError) as exc:
         raise ZooError(f"{path}: not a readable safetensors file ({exc})") from None
     spec = normalize_spec((p.name, p.shape) for p in manifest.param_spec)
-    if spec != task.param_spec:
+    if spec != normalize_spec(task.param_spec):
         raise ZooError(f"{path.parent / MANIFEST}: param_spec {spec} does not match the "
                        f"architecture of task {task.name!r}: {task.param_spec}")
     expected = {name for name, _ in spec}
@@ -153,19 +157,20 @@ def _read_weights(path: Path, manifest: ZooManifest, task: Task) -> torch.Tensor
 def write_zoo(folder: Path, name: str, task: Task, built: BuiltZoo,
               extra_provenance: dict[str, Any] | None = None) -> None:
     """Write `built` as a zoo folder (the caller makes the folder appear atomically)."""
-    spec = task.param_spec
+    spec = normalize_spec(task.param_spec)
     if built.weights.shape != (len(built.models), num_params(spec)):
         raise ZooError(f"task {task.name!r} built weights {list(built.weights.shape)} for "
                        f"{len(built.models)} models of {num_params(spec)} parameters")
     stacked = {k: v.contiguous() for k, v in unflatten(built.weights.float(), spec).items()}
     save_file(stacked, folder / WEIGHTS)
-    manifest = ZooManifest(
-        schema_version=1, name=name, task=task.name, architecture=task.architecture,
-        param_spec=[{"name": n, "shape": list(s)} for n, s in spec],
-        models=built.models,
-        files=[{"path": WEIGHTS, "sha256": sha256_file(folder / WEIGHTS)}],
-        license=task.license,
-        provenance={"built_by": f"wmplat {__version__}", **built.provenance,
-                    **(extra_provenance or {})},
-    )
+    manifest = parse_model(ZooManifest, {
+        "schema_version": 1, "name": name, "task": task.name,
+        "architecture": task.architecture,
+        "param_spec": [{"name": n, "shape": list(s)} for n, s in spec],
+        "models": built.models,
+        "files": [{"path": WEIGHTS, "sha256": sha256_file(folder / WEIGHTS)}],
+        "license": task.license,
+        "provenance": {"built_by": f"wmplat {__version__}", **built.provenance,
+                       **(extra_provenance or {})},
+    }, f"zoo {name!r} built by task {task.name!r}", ZooError)
     write_text_atomic(folder / MANIFEST, manifest.model_dump_json(indent=2) + "\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from .atomic import atomic_folder
-from .errors import ZooError
+from .errors import PluginError, ZooError
 from .home import home
 from .plugins import Plugins
 from .progress import status
@@ -67,7 +67,12 @@ def build_zoo(known: KnownZoo, plugins: Plugins) -> Path:
     task = plugins.datasets.get(known.entry.task).cls()
     status(f"building zoo {known.name!r} (task {task.name}) under {known.cache_path()} ...")
     start = time.perf_counter()
-    built = task.build_zoo()
+    try:
+        built = task.build_zoo()
+    except Exception as exc:  # a dataset plugin's training may raise anything
+        provider = plugins.datasets.get(known.entry.task).provider
+        raise PluginError(f"task {task.name!r} ({provider}) failed to build zoo "
+                          f"{known.name!r}: {type(exc).__name__}: {exc}") from exc
     with atomic_folder(known.cache_path()) as tmp:
         write_zoo(tmp, known.name, task, built, {"task_version": task.version})
     status(f"built zoo {known.name!r}: {len(built.models)} models "
@@ -87,12 +92,11 @@ def _is_current(known: KnownZoo, plugins: Plugins) -> bool:
 
 
 def open_zoo(name_or_path: str, plugins: Plugins) -> Zoo:
-    """A zoo by registry name (built on first use) or by the path of a zoo folder."""
-    path = Path(name_or_path)
-    if (path / MANIFEST).is_file() or os.sep in name_or_path:
-        manifest = read_manifest(path)
-        task = plugins.datasets.get(manifest.task).cls()
-        return load_zoo(path, task)
+    """A zoo by registry name (built on first use) or by the path of a zoo folder. A name the
+    registry knows wins over a folder of the same name; write ./NAME to mean the folder."""
+    zoos = known_zoos(plugins)
+    if name_or_path not in zoos and (os.sep in name_or_path or Path(name_or_path).is_dir()):
+        return _open_folder(Path(name_or_path), plugins)
     known = find_zoo(name_or_path, plugins)
     if known.entry.source == "hub":
         raise ZooError(f"zoo {known.name!r} lives on the Hub ({known.entry.repo_id}); pulling "
@@ -101,3 +105,12 @@ def open_zoo(name_or_path: str, plugins: Plugins) -> Zoo:
         build_zoo(known, plugins)
     task = plugins.datasets.get(known.entry.task).cls()
     return load_zoo(known.cache_path(), task)
+
+
+def _open_folder(path: Path, plugins: Plugins) -> Zoo:
+    manifest = read_manifest(path)
+    if manifest.task not in plugins.datasets.names():
+        raise ZooError(f"{path / MANIFEST}: " + unknown_name_message(
+            "task", manifest.task, plugins.datasets.names()) + "; install the dataset plugin "
+            "that provides it")
+    return load_zoo(path, plugins.datasets.get(manifest.task).cls())

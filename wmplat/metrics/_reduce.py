@@ -1,15 +1,46 @@
-"""Shared helpers for the built-in metrics."""
+"""Shared helpers for the built-in metrics: the memory budget that sizes every chunk, and medians.
+
+Work over all (sample, checkpoint) pairs is done a block of rows at a time; a block is as many
+rows as fit the budget, so memory stays bounded whatever the zoo's size (docs/engine.md).
+"""
+
+import os
+from collections.abc import Iterator
 
 import torch
 
-# Bytes of float64 scratch a metric may hold per chunk of samples.
+from ..errors import ConfigError
+
+# Bytes of scratch one block may hold, unless WMPLAT_MEMORY_BUDGET_MB says otherwise.
 MEMORY_BUDGET = 256 * 2**20
+BUDGET_ENV = "WMPLAT_MEMORY_BUDGET_MB"
+
+
+def memory_budget() -> int:
+    """The budget in bytes: $WMPLAT_MEMORY_BUDGET_MB (megabytes, fractions allowed) or 256 MB."""
+    value = os.environ.get(BUDGET_ENV, "").strip()
+    if not value:
+        return MEMORY_BUDGET
+    try:
+        megabytes = float(value)
+    except ValueError:
+        megabytes = float("nan")
+    if not megabytes > 0 or megabytes == float("inf"):
+        raise ConfigError(f"{BUDGET_ENV} must be a positive number of megabytes, got {value!r}")
+    return max(1, int(megabytes * 2**20))
+
+
+def chunk_size(columns: int, bytes_per_value: int = 8) -> int:
+    """How many rows of `columns` values, each costing `bytes_per_value` bytes, fit the budget."""
+    return max(1, memory_budget() // max(1, columns * bytes_per_value))
+
+
+def blocks(rows: int, size: int) -> Iterator[tuple[int, int]]:
+    """(start, stop) of consecutive blocks of at most `size` rows."""
+    for start in range(0, rows, size):
+        yield start, min(start + size, rows)
 
 
 def median(values: torch.Tensor) -> float | None:
     """The median (the mean of the middle two for an even count); None for no values."""
     return float(values.double().quantile(0.5)) if len(values) else None
-
-
-def chunk_size(columns: int, bytes_per_value: int = 8) -> int:
-    return max(1, MEMORY_BUDGET // max(1, columns * bytes_per_value))

@@ -6,7 +6,11 @@ import torch
 
 from ..hookspecs import hookimpl
 from ..metric import Metric, MetricValues
-from ._reduce import chunk_size, median
+from ._reduce import blocks, chunk_size, median
+
+# Scratch per (sample, checkpoint) pair: a classifier's similarity holds two float32 matrices,
+# plus the same-run mask; other tasks' similarities get room to spare.
+BYTES_PER_PAIR = 16
 
 
 class MaxSimilarity(Metric):
@@ -16,13 +20,13 @@ class MaxSimilarity(Metric):
 
     def compute(self, ctx):
         samples, train = ctx.behaviour("samples"), ctx.behaviour("train")
-        best = []
-        for start in range(0, len(samples), chunk_size(len(train), 4)):
-            stop = start + chunk_size(len(train), 4)
+        values = torch.empty(len(samples))
+        for start, stop in blocks(len(samples), chunk_size(len(train), BYTES_PER_PAIR)):
             sim = ctx.task.similarity(samples[start:stop], train)
-            sim = sim.masked_fill(ctx.same_run("train", start, stop), float("-inf"))
-            best.append(sim.max(dim=1).values)
-        values = torch.cat(best).float() if best else torch.empty(0)
+            excluded = ctx.same_run("train", start, stop)
+            if excluded.any():
+                sim = sim.masked_fill(excluded, float("-inf"))
+            values[start:stop] = sim.max(dim=1).values
         return MetricValues(per_sample={"max_similarity": values},
                             summary={"max_similarity_median": median(values)})
 

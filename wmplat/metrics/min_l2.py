@@ -1,17 +1,23 @@
 """`min_l2`: for each sample, the L2 distance in weight space to its nearest training checkpoint.
 
-Exact: float64 distances through the norm expansion pick a few candidates, and the distance to
-each candidate is then computed as a direct difference. (The expansion alone, in float32, is
-badly wrong for near-duplicates, which is exactly the memorization case.)
+Exact, and nearly as cheap as one float32 matrix product. The product gives every squared
+distance through the norm expansion ‖a‖² + ‖b‖² − 2a·b, together with a proven bound on its
+rounding error. Only the pairs whose lower bound does not exceed the row's best upper bound can
+hold the nearest checkpoint; those few are measured as direct float64 differences. (The float32
+expansion alone is badly wrong for near-duplicates, which is exactly the memorization case.)
 """
 
 import torch
 
 from ..hookspecs import hookimpl
 from ..metric import Metric, MetricValues
-from ._reduce import chunk_size, median
+from ._reduce import blocks, chunk_size, median, memory_budget
 
-CANDIDATES = 8
+# Scratch per (sample, checkpoint) pair: the estimate matrix, the candidate mask, the same-run
+# mask, with room to spare.
+BYTES_PER_PAIR = 16
+# Scratch per parameter of a candidate pair refined in float64: both rows gathered, one widened.
+BYTES_PER_REFINED_VALUE = 24
 
 
 class MinL2(Metric):
@@ -20,22 +26,92 @@ class MinL2(Metric):
     summary = ("min_l2_median",)
 
     def compute(self, ctx):
-        samples, train = ctx.weights("samples").double(), ctx.weights("train").double()
-        train_sq = (train * train).sum(dim=1)
-        step = chunk_size(len(train))
-        out = []
-        for start in range(0, len(samples), step):
-            chunk = samples[start:start + step]
-            d2 = (chunk * chunk).sum(dim=1, keepdim=True) + train_sq - 2 * chunk @ train.T
-            d2 = d2.masked_fill(ctx.same_run("train", start, start + step), float("inf"))
-            k = min(CANDIDATES, len(train))
-            candidates = d2.topk(k, dim=1, largest=False).indices
-            exact = (chunk.unsqueeze(1) - train[candidates]).norm(dim=2)
-            exact = exact.masked_fill(d2.gather(1, candidates).isinf(), float("inf"))
-            out.append(exact.min(dim=1).values)
-        values = torch.cat(out) if out else torch.empty(0, dtype=torch.float64)
+        values = nearest_l2(ctx.weights("samples"), ctx.weights("train"),
+                            lambda start, stop: ctx.same_run("train", start, stop))
         return MetricValues(per_sample={"min_l2": values},
                             summary={"min_l2_median": median(values)})
+
+
+def nearest_l2(a: torch.Tensor, b: torch.Tensor, excluded=None) -> torch.Tensor:
+    """[na, P] and [nb, P] -> [na] float64: min over rows of b of ‖a_i − b_j‖₂, exactly.
+
+    `excluded(start, stop)`, if given, returns a bool mask broadcastable to [stop − start, nb] of
+    pairs not to compare; a row with every pair excluded (or an empty b) gets +inf.
+    """
+    out = torch.full((len(a),), float("inf"), dtype=torch.float64)
+    if len(a) == 0 or len(b) == 0:
+        return out
+    a_sq, b_sq = squared_norms(a), squared_norms(b)
+    dtype = gram_dtype(a, b, float(a_sq.max() + b_sq.max()))
+    a, b = a.to(dtype), b.to(dtype)     # exact: a widening conversion or none
+    slack = rounding_slack(a.shape[1], dtype)
+    for start, stop in blocks(len(a), chunk_size(len(b), BYTES_PER_PAIR)):
+        mask = excluded(start, stop) if excluded else None
+        pool = candidates(a[start:stop], b, a_sq[start:stop], b_sq, slack, mask)
+        out[start:stop] = refine(a[start:stop], b, pool)
+    return out
+
+
+def gram_dtype(a: torch.Tensor, b: torch.Tensor, largest_sq: float) -> torch.dtype:
+    """float32 when both inputs convert to it exactly, float32 products are full precision (not
+    TF32 or bfloat16 under `torch.set_float32_matmul_precision`) and the squared norms are far
+    from overflow; float64 otherwise."""
+    narrow = all(t.dtype in (torch.float32, torch.float16, torch.bfloat16) for t in (a, b))
+    full = torch.get_float32_matmul_precision() == "highest"
+    return torch.float32 if narrow and full and largest_sq < 2.0**100 else torch.float64
+
+
+def squared_norms(x: torch.Tensor) -> torch.Tensor:
+    """[n] float64 sums of squares, a block of rows at a time."""
+    out = torch.empty(len(x), dtype=torch.float64)
+    for start, stop in blocks(len(x), chunk_size(x.shape[1], 8)):
+        out[start:stop] = x[start:stop].to(torch.float64, copy=True).pow_(2).sum(dim=1)
+    return out
+
+
+def rounding_slack(p: int, dtype: torch.dtype) -> float:
+    """s such that each computed value in `candidates` is within s/2·Sᵢⱼ of its exact value,
+    where Sᵢⱼ = ‖aᵢ‖² + ‖bⱼ‖², so that comparing two of them with a margin of s·S is safe.
+
+    The matrix product adds p products and a norm term whose magnitudes sum to at most 2·S; in
+    any order of summation, fused or not, its error is at most γ·2S with γ = n·u/(1 − n·u) for
+    n terms (Higham, Accuracy and Stability of Numerical Algorithms, §3.1). The few roundings
+    after it add some u·S more: n = p + 8 covers them, and a factor 2 leaves room.
+    """
+    u = torch.finfo(dtype).eps / 2
+    n = p + 8
+    return 4 * n * u / (1 - n * u)
+
+
+def candidates(a, b, a_sq, b_sq, slack, excluded=None) -> torch.Tensor:
+    """Bool [na, nb]: the pairs that may be nearest, from the Gram estimate and its bound.
+
+    The nearest j* has d² − s·S ≤ the row's least d² + s·S, that is, in terms of the product
+    alone, (1 − s)‖bⱼ‖² − 2aᵢ·bⱼ ≤ minₖ((1 + s)‖bₖ‖² − 2aᵢ·bₖ) + 2s‖aᵢ‖².
+    """
+    dtype = a.dtype
+    upper = torch.addmm(((1 + slack) * b_sq).to(dtype).unsqueeze(0), a, b.T, alpha=-2)
+    if excluded is not None and excluded.any():
+        upper.masked_fill_(excluded, float("inf"))
+    # Products that underflow lose up to the smallest normal number each, whatever S is.
+    underflow = 4 * a.shape[1] * torch.finfo(dtype).tiny
+    threshold = (upper.amin(dim=1) + (2 * slack * a_sq).to(dtype) + underflow).unsqueeze(1)
+    # Rows with every pair excluded have no candidate.
+    threshold.masked_fill_(threshold.isinf(), float("-inf"))
+    lower = upper.sub_((2 * slack * b_sq).to(dtype))
+    return lower <= threshold
+
+
+def refine(a: torch.Tensor, b: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
+    """[na] float64: the least direct float64 distance over each row's candidate pairs."""
+    best = torch.full((len(a),), float("inf"), dtype=torch.float64)
+    rows, cols = pool.nonzero(as_tuple=True)
+    step = max(1, memory_budget() // (BYTES_PER_REFINED_VALUE * a.shape[1]))
+    for start, stop in blocks(len(rows), step):
+        r, c = rows[start:stop], cols[start:stop]
+        distance = a[r].to(torch.float64, copy=True).sub_(b[c]).norm(dim=1)
+        best.scatter_reduce_(0, r, distance, "amin")
+    return best
 
 
 @hookimpl

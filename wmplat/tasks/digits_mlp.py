@@ -10,6 +10,7 @@ import functools
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..alignment import mlp_permutation_groups
 from ..atomic import write_atomic
 from ..home import home
 from ..hookspecs import hookimpl
@@ -60,12 +61,16 @@ class DigitsMLP(ClassifierTask):
     license = "CC-BY-4.0"
     baseline_settings = {
         "noise": [{"sigma": 0.01}, {"sigma": 0.1}],
-        "average": [{"k": 16}],
+        "average": [{"k": 16}, {"k": 5, "same_run": True}],
     }
 
     @property
     def param_spec(self):
         return mlp_spec(SIZES)
+
+    @property
+    def permutation_groups(self):
+        return mlp_permutation_groups(SIZES)
 
     def test_data(self):
         _, _, x_test, y_test = digits_split()
@@ -74,13 +79,18 @@ class DigitsMLP(ClassifierTask):
     def forward(self, params, x):
         return mlp_forward(params, x)
 
-    def build_zoo(self) -> BuiltZoo:
+    def train_runs(self, seeds) -> tuple[torch.Tensor, list[int]]:
+        """Train one run per seed with the zoo's recipe, all at once: the checkpoints
+        [runs, CHECKPOINTS, num_params] and their step numbers."""
         x, y, _, _ = digits_split()
+        with bar(EPOCHS, f"training {len(seeds)} digits-mlp runs") as progress:
+            return train_mlps(x, y, SIZES, seeds=list(seeds), epochs=EPOCHS,
+                              batch_size=BATCH_SIZE, lr=LR, keep_last=CHECKPOINTS,
+                              on_epoch=lambda _: progress.update())
+
+    def build_zoo(self) -> BuiltZoo:
         runs = list(range(TRAIN_RUNS + HELDOUT_RUNS))
-        with bar(EPOCHS, "training digits-mlp zoo") as progress:
-            ckpts, steps = train_mlps(x, y, SIZES, seeds=runs, epochs=EPOCHS,
-                                      batch_size=BATCH_SIZE, lr=LR, keep_last=CHECKPOINTS,
-                                      on_epoch=lambda _: progress.update())
+        ckpts, steps = self.train_runs(runs)
         weights = ckpts.reshape(-1, ckpts.shape[-1])
         accuracy = self.quality(self.behaviour(weights))
         models = [
