@@ -36,10 +36,11 @@ def test_a_method_is_stored_beside_every_baseline_and_the_fresh_reference(evalua
     _, _, results = evaluated
     assert set(results) == {"copycat", "noise sigma=0.01", "noise sigma=0.1",
                             "average k=16 same_run=False", "average k=5 same_run=True",
-                            "interpolate", "gaussian", "replica", "fresh"}
+                            "interpolate", "gaussian", "replica", "fresh", "train"}
     kinds = {key: row["kind"] for key, (row, _) in results.items()}
-    assert kinds["copycat"] == "method" and kinds["fresh"] == "reference"
-    assert {kinds[k] for k in kinds if k not in ("copycat", "fresh")} == {"baseline"}
+    assert kinds["copycat"] == "method"
+    assert kinds["fresh"] == kinds["train"] == "reference"
+    assert {kinds[k] for k in kinds if k not in ("copycat", "fresh", "train")} == {"baseline"}
 
 
 def test_each_result_has_every_schema_field(evaluated):
@@ -72,8 +73,8 @@ def test_the_printed_leaderboard_shows_every_row(evaluated):
 
 def test_progress_is_shown_on_stderr(evaluated):
     _, proc, _ = evaluated
-    assert "[1/9] copycat (method) on digits-mlp" in proc.stderr
-    assert "[9/9] fresh (reference)" in proc.stderr
+    assert "[1/10] copycat (method) on digits-mlp" in proc.stderr
+    assert "[10/10] fresh (reference)" in proc.stderr
 
 
 def test_replicas_are_exact_copies_of_training_checkpoints(evaluated):
@@ -93,6 +94,16 @@ def test_fresh_runs_are_not_replicas(evaluated):
     noise_l2 = evaluated[2]["noise sigma=0.01"][1]["min_l2"]
     assert per_sample["min_l2"].min() > 5 * noise_l2.max()
     assert row["metrics"]["accuracy_mean"] > 0.9
+
+
+def test_each_default_row_gets_the_verdict_its_construction_implies(evaluated):
+    verdicts = {key: row["verdict"] for key, (row, _) in evaluated[2].items()}
+    assert verdicts == {
+        "copycat": "memorizes", "replica": "memorizes", "noise sigma=0.01": "memorizes",
+        "noise sigma=0.1": "memorizes",  # a perturbed copy, still nearest one checkpoint
+        "average k=16 same_run=False": "interpolates", "average k=5 same_run=True": "interpolates",
+        "interpolate": "interpolates", "gaussian": "degraded", "fresh": "novel",
+        "train": "novel"}
 
 
 def test_larger_noise_lowers_accuracy_and_similarity(evaluated):
@@ -122,7 +133,7 @@ def test_another_seed_gives_other_samples(cli, evaluated, tmp_path):
 def test_a_rerun_reuses_stored_results(evaluated):
     folder, _, results = evaluated
     proc = Cli(folder)("evaluate", "--method", "copycat", "--samples", "32", "--seed", "3")
-    assert proc.stderr.count("reusing") == 9
+    assert proc.stderr.count("reusing") == 10
     again = stored(folder / "wmplat-results")
     assert {k: r["created_at"] for k, (r, _) in again.items()} == \
         {k: r["created_at"] for k, (r, _) in results.items()}
