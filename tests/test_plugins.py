@@ -53,3 +53,19 @@ def test_two_packages_registering_one_name_is_an_error_naming_both(cli, install_
     statuses = [r["status"] for r in cli.json("plugins", "--json", env=env)
                 if r["kind"] == "plugin"]
     assert any("already registered by" in s for s in statuses)
+
+
+def test_a_reserved_name_is_refused(cli, install_plugin):
+    env = install_plugin("wmplat-clash")
+    rows = cli.json("plugins", "--json", env=env)
+    clash = next(r for r in rows if r["package"] == "wmplat-clash" and r["kind"] == "plugin")
+    assert "method name 'fresh' is reserved for wmplat's reference rows" in clash["status"]
+    assert not any(r["name"] == "fresh" for r in rows)
+
+
+def test_a_plugin_that_registers_nothing_says_why(cli, install_plugin):
+    env = install_plugin("wmplat-hollow")
+    rows = {r["name"]: r for r in cli.json("plugins", "--json", env=env)}
+    assert rows["hollow"]["status"].startswith("error: registers nothing")
+    assert "@wmplat.hookimpl" in rows["hollow"]["status"]
+    assert "forgotten" not in rows

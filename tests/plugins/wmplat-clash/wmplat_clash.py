@@ -1,4 +1,5 @@
-"""A plugin that registers the name `copycat`, which wmplat-copycat already uses."""
+"""A plugin that registers the name `copycat`, which wmplat-copycat already uses, and the
+reserved name `fresh`."""
 
 import torch
 
@@ -12,6 +13,13 @@ class OtherCopycat(wmplat.Method):
         return torch.zeros(n, 1)
 
 
+class Impostor(wmplat.Method):
+    """Takes the name of wmplat's reference row."""
+
+    name = "fresh"
+
+
 @wmplat.hookimpl
 def register_methods(register):
     register(OtherCopycat)
+    register(Impostor)
