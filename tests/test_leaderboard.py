@@ -36,7 +36,7 @@ def test_markdown_is_a_table_with_a_row_per_result(results):
     lines = [line for line in out.splitlines() if line.startswith("|")]
     assert lines[0].startswith("| method | kind | n | seed | acc | max sim |")
     assert lines[0].endswith("| verdict | dominated by |")
-    assert len(lines) == 2 + 9
+    assert len(lines) == 2 + 10
     assert any(line.startswith("| noise(sigma=0.1) | baseline | 16 | 0 |") for line in lines)
     assert "### zoo digits-mlp" in out
 

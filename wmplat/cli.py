@@ -16,6 +16,7 @@ from .results import read_results
 ZOO_HELP = ("A zoo name from `wmplat zoo list`, or the path of a zoo folder "
             f"(default: {DEFAULT_ZOO})")
 RESULTS_HELP = f"Where results are stored (default: ./{DEFAULT_RESULTS_DIR})"
+DEFAULT_REPORT = "leaderboard.html"
 
 
 class Cli(click.Group):
@@ -121,13 +122,25 @@ def _entry_status(entry, registry) -> str:
               help=RESULTS_HELP)
 @click.option("--zoo", default=None, help="Only this zoo's results (default: all zoos).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
-              show_default=True, help="How to print the rows.")
-def leaderboard(results_dir, zoo, fmt):
-    """Print stored results: each method beside the baselines and fresh runs."""
+              show_default=True, help="How to print the rows; html writes a page with figures.")
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help=f"Where --format html writes the page (default: ./{DEFAULT_REPORT}).")
+def leaderboard(results_dir, zoo, fmt, output):
+    """Print stored results: each method beside the baselines and fresh runs.
+
+    `--format html` writes a self-contained page instead, with the paper's figures per zoo,
+    and prints its path."""
+    if output is not None and fmt != "html":
+        raise ConfigError("--output is for --format html; the other formats print to stdout")
     rows = read_results(results_dir, zoo)
-    if not rows and fmt in ("table", "markdown"):
+    if not rows and fmt in ("table", "markdown", "html"):
         where = f" for zoo {zoo!r}" if zoo else ""
         raise ConfigError(f"no results{where} under {results_dir}; run `wmplat evaluate` first")
+    if fmt == "html":
+        from .report import write_report
+
+        click.echo(write_report(results_dir, zoo, output or Path(DEFAULT_REPORT)))
+        return
     click.echo(render(rows, fmt))
 
 

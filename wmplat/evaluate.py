@@ -182,7 +182,7 @@ class Evaluation:
         judged = judge(per_sample, null, leave_one_out=job is REFERENCE)
         per_sample["category"] = judged.category
         preview = heatmap_preview(samples, self.zoo.train_weights(), self.zoo.param_spec,
-                                  self.zoo.task.permutation_groups)
+                                  self.zoo.task.permutation_groups, _same_run_mask(self.zoo, runs))
         verdict = judged.summary.pop("verdict")
         result = Result(
             method=job.name, kind=job.kind, method_version=self._version(job),
@@ -197,6 +197,15 @@ class Evaluation:
             self._null = per_sample
         status(f"  {verdict or 'done'} in {result.wall_seconds:.1f}s -> {folder / RESULT}")
         return result
+
+
+def _same_run_mask(zoo: Zoo, runs: torch.Tensor | None):
+    """exclude(i) -> bool [T]: the train checkpoints of sample i's own run (none for samples
+    that have no run)."""
+    if runs is None:
+        return None
+    train_runs = torch.tensor([m.run for m in zoo.train_models()])
+    return lambda i: train_runs == runs[i]
 
 
 def final_checkpoints(zoo: Zoo, split: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,7 +1,9 @@
-"""The leaderboard: stored results rendered as a table, Markdown, JSON or CSV.
+"""The leaderboard: stored results rendered as a table, Markdown, JSON, CSV or HTML.
 
 JSON is the list of rows exactly as the result schema defines them; the other formats render the
-same rows. Table and Markdown show the metric columns that at least one row has.
+same rows. Table, Markdown and HTML show the metric columns that at least one row has. HTML also
+needs each row's folder (for the figures), so it is rendered by `wmplat.report`, from these
+functions.
 """
 
 import csv
@@ -11,7 +13,7 @@ from collections.abc import Sequence
 
 from .schema import Metrics, Result
 
-FORMATS = ("table", "markdown", "json", "csv")
+FORMATS = ("table", "markdown", "json", "csv", "html")
 KIND_ORDER = {"method": 0, "baseline": 1, "reference": 2}
 STANDARD_METRICS = tuple(Metrics.model_fields)
 # wmplat's own metrics beyond the schema's fields, in the order CSV lists them
@@ -44,6 +46,8 @@ def render(rows: Sequence[Result], fmt: str) -> str:
     if fmt in ("table", "markdown"):
         return "\n\n".join(_grid([r for r in rows if r.zoo == zoo], fmt)
                            for zoo in dict.fromkeys(r.zoo for r in rows)) or "(no results)"
+    if fmt == "html":
+        raise ValueError("html needs the result folders: use wmplat.report.render_report")
     raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
 
 
@@ -84,25 +88,42 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def _grid(rows: list[Result], fmt: str) -> str:
+def columns(rows: Sequence[Result]) -> list[tuple[str, str]]:
+    """(header, metric) of the metric columns of one zoo's table: those a row has a value for."""
     known = {m for _, m in SHOWN} | set(STANDARD_METRICS) | set(WMPLAT_METRICS)
     extra = [(m, m) for m in metric_names(rows) if m not in known]
-    columns = [(h, m) for h, m in (*SHOWN, *extra) if any(_value(r, m) is not None for r in rows)]
-    header = ["method", "kind", "n", "seed", *(h for h, _ in columns), "verdict", "dominated by"]
-    body = [[label(r), r.kind, str(r.n_samples), _fmt(r.seed),
-             *(_cell(r, m) for _, m in columns), r.verdict or "–",
-             ", ".join(dominated_by(r, rows)) if r.kind == "method" else ""] for r in rows]
+    return [(h, m) for h, m in (*SHOWN, *extra) if any(_value(r, m) is not None for r in rows)]
+
+
+def header(cols: Sequence[tuple[str, str]]) -> list[str]:
+    return ["method", "kind", "n", "seed", *(h for h, _ in cols), "verdict", "dominated by"]
+
+
+def cells(row: Result, rows: Sequence[Result], cols: Sequence[tuple[str, str]]) -> list[str]:
+    """One row of one zoo's table, in the order of `header`."""
+    return [label(row), row.kind, str(row.n_samples), _fmt(row.seed),
+            *(_cell(row, m) for _, m in cols), row.verdict or "–",
+            ", ".join(dominated_by(row, rows)) if row.kind == "method" else ""]
+
+
+def title(rows: Sequence[Result]) -> str:
     revisions = ", ".join(dict.fromkeys(str(r.zoo_revision) for r in rows))
-    title = f"zoo {rows[0].zoo} (revision {revisions}, task {rows[0].task})"
+    return f"zoo {rows[0].zoo} (revision {revisions}, task {rows[0].task})"
+
+
+def _grid(rows: list[Result], fmt: str) -> str:
+    cols = columns(rows)
+    head = header(cols)
+    body = [cells(r, rows, cols) for r in rows]
     if fmt == "markdown":
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-                  for cells in body]
-        return f"### {title}\n\n" + "\n".join(lines)
-    widths = [max(len(x) for x in col) for col in zip(header, *body, strict=True)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-             for cells in [header, ["-" * w for w in widths], *body]]
-    return title + "\n" + "\n".join(lines)
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
+                  for row in body]
+        return f"### {title(rows)}\n\n" + "\n".join(lines)
+    widths = [max(len(x) for x in col) for col in zip(head, *body, strict=True)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in [head, ["-" * w for w in widths], *body]]
+    return title(rows) + "\n" + "\n".join(lines)
 
 
 def _cell(row: Result, name: str) -> str:

@@ -12,13 +12,16 @@ from .alignment import Aligner
 PARAMETERS, SAMPLES, NEIGHBOURS = 64, 4, 3
 
 
-def heatmap_preview(samples: torch.Tensor, train: torch.Tensor, spec,
-                    groups) -> dict[str, torch.Tensor]:
+def heatmap_preview(samples: torch.Tensor, train: torch.Tensor, spec, groups,
+                    exclude=None) -> dict[str, torch.Tensor]:
+    """`exclude(i)` -> bool [T]: checkpoints sample i must not be shown beside (its own run)."""
     index = train.double().var(dim=0).topk(min(PARAMETERS, train.shape[1])).indices.sort().values
     aligner = Aligner(train, spec, groups)
     shown, neighbours, ids, distances = [], [], [], []
-    for sample in samples[:SAMPLES].double():
+    for i, sample in enumerate(samples[:SAMPLES].double()):
         perms, sq_dist = aligner.match(sample)
+        if exclude is not None:
+            sq_dist = sq_dist.masked_fill(exclude(i), float("inf"))
         near = sq_dist.topk(min(NEIGHBOURS, len(train)), largest=False).indices
         aligned = aligner.apply(perms, near)
         shown.append(sample[index])

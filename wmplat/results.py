@@ -74,3 +74,13 @@ def read_results(results_dir: Path, zoo: str | None = None) -> list[Result]:
         return []
     results = [read_result(p) for p in sorted(results_dir.rglob(RESULT))]
     return [r for r in results if zoo is None or r.zoo == zoo]
+
+
+def read_results_with_folders(results_dir: Path,
+                              zoo: str | None = None) -> list[tuple[Result, Path]]:
+    """Like `read_results`, with the folder each result was read from (where its
+    per-sample values and preview are)."""
+    if not results_dir.is_dir():
+        return []
+    pairs = [(read_result(p), p.parent) for p in sorted(results_dir.rglob(RESULT))]
+    return [(r, folder) for r, folder in pairs if zoo is None or r.zoo == zoo]
