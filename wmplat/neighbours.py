@@ -14,6 +14,7 @@ from scipy.optimize import nnls
 
 from .alignment import Aligner
 from .params import ParamSpec
+from .threads import single_threaded
 
 HULL_K = 64
 
@@ -32,6 +33,11 @@ def aligned_neighbours(samples: torch.Tensor, train: torch.Tensor, spec: ParamSp
     nearest are then materialised, their distances recomputed as direct differences (exact for
     near-duplicates) and their hull measured.
     """
+    with single_threaded():
+        return _aligned_neighbours(samples, train, spec, groups, exclude, k)
+
+
+def _aligned_neighbours(samples, train, spec, groups, exclude, k) -> Neighbours:
     aligner = Aligner(train, spec, groups)
     nearest, residual = [], []
     for i, sample in enumerate(samples.double()):

@@ -8,10 +8,12 @@ parameters that training actually sets; the extract is small whatever the model'
 import torch
 
 from .alignment import Aligner
+from .threads import single_threaded
 
 PARAMETERS, SAMPLES, NEIGHBOURS = 64, 4, 3
 
 
+@single_threaded()
 def heatmap_preview(samples: torch.Tensor, train: torch.Tensor, spec, groups,
                     exclude=None) -> dict[str, torch.Tensor]:
     """`exclude(i)` -> bool [T]: checkpoints sample i must not be shown beside (its own run)."""

@@ -136,13 +136,21 @@ def novelty_auc(similarity, null, leave_one_out: bool) -> dict[str, object]:
     valid = torch.ones_like(wins, dtype=torch.bool)
     if leave_one_out:
         valid.fill_diagonal_(False)
+    wins = wins * valid
+    # A bootstrap round weighs each sample and each heldout run by how often it was drawn, so
+    # the round's AUC is (c W d) / (c V d) for draw counts c, d: all rounds in two products.
     g = torch.Generator().manual_seed(BOOTSTRAP_SEED)
-    i = torch.randint(len(s), (BOOTSTRAP_ROUNDS, len(s)), generator=g)
-    j = torch.randint(len(h), (BOOTSTRAP_ROUNDS, len(h)), generator=g)
-    boot = []
-    for rows, cols in zip(i, j, strict=True):
-        w, v = wins[rows][:, cols], valid[rows][:, cols]
-        boot.append((w * v).sum() / v.sum().clamp(min=1))
-    low, high = torch.stack(boot).quantile(torch.tensor([0.025, 0.975], dtype=torch.float64))
+    c = _draw_counts(len(s), g)
+    d = _draw_counts(len(h), g)
+    boot = ((c @ wins) * d).sum(dim=1) / ((c @ valid.double()) * d).sum(dim=1).clamp(min=1)
+    low, high = boot.quantile(torch.tensor([0.025, 0.975], dtype=torch.float64))
     return {"novelty_auc": float(wins[valid].mean()),
             "novelty_auc_ci": (float(low), float(high))}
+
+
+def _draw_counts(size: int, g: torch.Generator) -> torch.Tensor:
+    """[BOOTSTRAP_ROUNDS, size]: how often each item is drawn in each round of `size` draws
+    with replacement."""
+    draws = torch.randint(size, (BOOTSTRAP_ROUNDS, size), generator=g)
+    counts = torch.zeros(BOOTSTRAP_ROUNDS, size, dtype=torch.float64)
+    return counts.scatter_add_(1, draws, torch.ones_like(draws, dtype=torch.float64))

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..alignment import align
 from ..hookspecs import hookimpl
 from ..method import Baseline, random_generator
+from ..threads import single_threaded
 
 
 class AverageConfig(BaseModel):
@@ -26,6 +27,7 @@ class Average(Baseline):
         runs = torch.tensor([m.run for m in zoo.train_models()])
         self.run_members = [torch.nonzero(runs == r).flatten() for r in runs.unique()]
 
+    @single_threaded()
     def sample(self, n, seed):
         g = random_generator(seed)
         return torch.stack([self._one(g) for _ in range(n)])

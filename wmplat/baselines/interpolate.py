@@ -6,6 +6,7 @@ import torch
 from ..alignment import align
 from ..hookspecs import hookimpl
 from ..method import Baseline, random_generator
+from ..threads import single_threaded
 
 
 class Interpolate(Baseline):
@@ -16,6 +17,7 @@ class Interpolate(Baseline):
         self.spec, self.groups = zoo.param_spec, zoo.task.permutation_groups
         self.runs = torch.tensor([m.run for m in zoo.train_models()])
 
+    @single_threaded()
     def sample(self, n, seed):
         g = random_generator(seed)
         out = []
