@@ -1,6 +1,7 @@
 """The command line: thin, it parses options and delegates."""
 
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -197,5 +198,9 @@ def _warning(message, category, filename, lineno, file=None, line=None):
 
 
 def main():
+    # Passive OpenMP waiting, unless the user chose otherwise: spinning threads slow torch down
+    # many times over when other processes share the cores (docs/engine.md). Set before any
+    # command imports torch.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     warnings.showwarning = _warning
     cli()

@@ -11,11 +11,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from .metrics._reduce import blocks, memory_budget
+from .metrics._reduce import blocks, step_size
 from .params import ParamSpec, unflatten
-
-# Bytes of activations one batched forward call aims at (docs/engine.md).
-FORWARD_WORKING_SET = 8 * 2**20
 
 
 @dataclass
@@ -74,8 +71,9 @@ class ClassifierTask(Task):
     """A classifier: behaviour = predicted labels on a fixed test set, quality = accuracy,
     similarity = IoU of the sets of misclassified test examples (IoU of two empty sets is 1)."""
 
-    # Models evaluated at once in `behaviour`; None sizes the chunk from the memory budget and
-    # `forward_bytes`. A task whose forward needs more scratch than that estimate pins it here.
+    # Models evaluated at once in `behaviour`; None fits as many as `forward_bytes` says fit the
+    # working set (8 MB, or the memory budget if smaller). A task whose forward needs more
+    # scratch than that estimate says pins it here.
     behaviour_chunk: ClassVar[int | None] = None
 
     def test_data(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,10 +101,7 @@ class ClassifierTask(Task):
         return 8 * n_inputs * max(1, units)
 
     def _models_per_forward(self, n_inputs: int) -> int:
-        if self.behaviour_chunk:
-            return self.behaviour_chunk
-        # Past a few megabytes of activations per call, larger chunks only fall out of cache.
-        return max(1, min(memory_budget(), FORWARD_WORKING_SET) // self.forward_bytes(n_inputs))
+        return self.behaviour_chunk or step_size(self.forward_bytes(n_inputs))
 
     def errors(self, behaviour: torch.Tensor) -> torch.Tensor:
         """[n, m] bool: which test examples each model gets wrong."""
@@ -121,9 +116,7 @@ class ClassifierTask(Task):
         ea, eb = self.errors(a).float(), self.errors(b).float()
         count_a, count_b = ea.sum(dim=1), eb.sum(dim=1)
         iou = ea @ eb.T
-        union = torch.sub(count_a.unsqueeze(1), iou).add_(count_b)
-        iou.div_(union.clamp_(min=1))
-        del union
-        # Two empty error sets are identical behaviour.
+        iou.div_(torch.sub(count_a.unsqueeze(1), iou).add_(count_b))
+        # The union is empty only for two empty error sets (0/0 above): identical behaviour.
         iou[(count_a == 0).nonzero(), (count_b == 0).nonzero().squeeze(1)] = 1.0
         return iou

@@ -14,6 +14,9 @@ from ..errors import ConfigError
 # Bytes of scratch one block may hold, unless WMPLAT_MEMORY_BUDGET_MB says otherwise.
 MEMORY_BUDGET = 256 * 2**20
 BUDGET_ENV = "WMPLAT_MEMORY_BUDGET_MB"
+# Bytes a streaming step (many small operations in a row) aims at: past that, larger steps only
+# fall out of cache and slow down (measured in docs/engine.md).
+WORKING_SET = 8 * 2**20
 
 
 def memory_budget() -> int:
@@ -33,6 +36,11 @@ def memory_budget() -> int:
 def chunk_size(columns: int, bytes_per_value: int = 8) -> int:
     """How many rows of `columns` values, each costing `bytes_per_value` bytes, fit the budget."""
     return max(1, memory_budget() // max(1, columns * bytes_per_value))
+
+
+def step_size(bytes_per_row: int) -> int:
+    """How many rows of a streaming step fit the working set (and the budget, if smaller)."""
+    return max(1, min(memory_budget(), WORKING_SET) // max(1, bytes_per_row))
 
 
 def blocks(rows: int, size: int) -> Iterator[tuple[int, int]]:

@@ -11,7 +11,7 @@ import torch
 
 from ..hookspecs import hookimpl
 from ..metric import Metric, MetricValues
-from ._reduce import blocks, chunk_size, median, memory_budget
+from ._reduce import blocks, chunk_size, median, step_size
 
 # Scratch per (sample, checkpoint) pair: the estimate matrix, the candidate mask, the same-run
 # mask, with room to spare.
@@ -64,7 +64,7 @@ def gram_dtype(a: torch.Tensor, b: torch.Tensor, largest_sq: float) -> torch.dty
 def squared_norms(x: torch.Tensor) -> torch.Tensor:
     """[n] float64 sums of squares, a block of rows at a time."""
     out = torch.empty(len(x), dtype=torch.float64)
-    for start, stop in blocks(len(x), chunk_size(x.shape[1], 8)):
+    for start, stop in blocks(len(x), step_size(8 * x.shape[1])):
         out[start:stop] = x[start:stop].to(torch.float64, copy=True).pow_(2).sum(dim=1)
     return out
 
@@ -106,8 +106,7 @@ def refine(a: torch.Tensor, b: torch.Tensor, pool: torch.Tensor) -> torch.Tensor
     """[na] float64: the least direct float64 distance over each row's candidate pairs."""
     best = torch.full((len(a),), float("inf"), dtype=torch.float64)
     rows, cols = pool.nonzero(as_tuple=True)
-    step = max(1, memory_budget() // (BYTES_PER_REFINED_VALUE * a.shape[1]))
-    for start, stop in blocks(len(rows), step):
+    for start, stop in blocks(len(rows), step_size(BYTES_PER_REFINED_VALUE * a.shape[1])):
         r, c = rows[start:stop], cols[start:stop]
         distance = a[r].to(torch.float64, copy=True).sub_(b[c]).norm(dim=1)
         best.scatter_reduce_(0, r, distance, "amin")

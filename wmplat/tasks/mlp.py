@@ -25,9 +25,11 @@ def mlp_forward(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tenso
     h = x
     for i in range(1, layers + 1):
         w, b = params[f"fc{i}.weight"], params[f"fc{i}.bias"]
-        h = torch.matmul(h, w.transpose(1, 2)) + b.unsqueeze(1)
+        # In place on the product's fresh output: one activation buffer a layer, same values
+        # (and gradients) as out-of-place ops.
+        h = torch.matmul(h, w.transpose(1, 2)).add_(b.unsqueeze(1))
         if i < layers:
-            h = torch.relu(h)
+            h = h.relu_()
     return h
 
 
