@@ -1,0 +1,87 @@
+"""Alignment under permutation symmetry, and the convex-hull residual, on small exact cases."""
+
+import itertools
+
+import torch
+
+from wmplat.alignment import Aligner, align, invariant_signature, mlp_permutation_groups
+from wmplat.neighbours import aligned_neighbours, hull_residual
+from wmplat.params import flatten, num_params, unflatten
+from wmplat.tasks.mlp import mlp_spec
+
+
+def random_models(sizes, n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, num_params(mlp_spec(sizes)), generator=g, dtype=torch.float64)
+
+
+def permute_hidden(weights, sizes, perms):
+    """Reorder the hidden units of MLPs [n, P]: perms[i] for hidden layer i + 1."""
+    spec = mlp_spec(sizes)
+    params = {k: v.clone() for k, v in unflatten(weights, spec).items()}
+    for layer, perm in enumerate(perms, start=1):
+        params[f"fc{layer}.weight"] = params[f"fc{layer}.weight"][:, perm]
+        params[f"fc{layer}.bias"] = params[f"fc{layer}.bias"][:, perm]
+        params[f"fc{layer + 1}.weight"] = params[f"fc{layer + 1}.weight"][:, :, perm]
+    return flatten(params, spec)
+
+
+def test_a_permuted_copy_aligns_back_exactly():
+    sizes = (6, 5, 3)
+    w = random_models(sizes, 1)
+    copy = permute_hidden(w, sizes, [torch.tensor([3, 0, 4, 1, 2])])
+    assert (copy - w).norm() > 1
+    aligned = align(w[0], copy, mlp_spec(sizes), mlp_permutation_groups(sizes))
+    assert torch.equal(aligned, w)
+
+
+def test_a_deeper_permuted_copy_aligns_back_by_weight_matching():
+    sizes = (6, 5, 4, 3)
+    w = random_models(sizes, 1, seed=1)
+    copy = permute_hidden(w, sizes, [torch.tensor([4, 2, 0, 1, 3]), torch.tensor([2, 3, 1, 0])])
+    aligned = align(w[0], copy, mlp_spec(sizes), mlp_permutation_groups(sizes))
+    assert (aligned - w).norm() < 1e-12
+
+
+def test_one_hidden_layer_alignment_is_the_exact_optimum():
+    sizes = (3, 4, 2)
+    spec, groups = mlp_spec(sizes), mlp_permutation_groups(sizes)
+    a, b = random_models(sizes, 2, seed=2)
+    best = min(float((permute_hidden(b[None], sizes, [torch.tensor(p)])[0] - a).norm())
+               for p in itertools.permutations(range(4)))
+    aligner = Aligner(b[None], spec, groups)
+    perms, sq_dist = aligner.match(a)
+    assert abs(float((aligner.apply(perms)[0] - a).norm()) - best) < 1e-12
+    assert abs(float(sq_dist[0].sqrt()) - best) < 1e-9
+
+
+def test_the_invariant_signature_never_exceeds_the_aligned_distance():
+    sizes = (5, 6, 3)
+    spec, groups = mlp_spec(sizes), mlp_permutation_groups(sizes)
+    w = random_models(sizes, 20, seed=3)
+    sig = invariant_signature(w, spec, groups)
+    for i in range(5):
+        aligned = align(w[i], w, spec, groups)
+        bound = (sig - sig[i]).norm(dim=1)
+        assert torch.all(bound <= (aligned - w[i]).norm(dim=1) + 1e-9)
+
+
+def test_hull_residual_is_zero_inside_and_the_distance_for_one_point():
+    g = torch.Generator().manual_seed(4)
+    points = torch.randn(6, 50, generator=g, dtype=torch.float64)
+    inside = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.0, 0.0], dtype=torch.float64) @ points
+    assert hull_residual(inside, points) < 1e-6
+    outside = points[0] + torch.randn(50, generator=g, dtype=torch.float64)
+    assert hull_residual(outside, points[:1]) == float((outside - points[0]).norm())
+    assert 0 < hull_residual(outside, points) <= float((outside - points[0]).norm())
+
+
+def test_the_midpoint_of_two_aligned_models_sits_on_their_hull_far_from_both():
+    sizes = (6, 5, 3)
+    spec, groups = mlp_spec(sizes), mlp_permutation_groups(sizes)
+    a, b = random_models(sizes, 2, seed=5)
+    b_shuffled = permute_hidden(b[None], sizes, [torch.tensor([1, 0, 3, 4, 2])])
+    mid = (a + b) / 2
+    found = aligned_neighbours(mid[None], torch.stack([a, b_shuffled[0]]), spec, groups)
+    assert found.hull_residual[0] < 1e-6
+    assert abs(float(found.aligned_l2[0]) - float((a - b).norm()) / 2) < 1e-9
