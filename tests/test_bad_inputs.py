@@ -54,3 +54,13 @@ def test_a_bad_option_is_named(cli, args, message):
 def test_a_non_integer_option_is_caught_by_the_command_line(cli):
     err = fails(cli, "evaluate", "--method", "noise", "--samples", "many")
     assert "'many' is not a valid integer" in err
+
+
+def test_a_metric_returning_nan_is_named_and_nothing_is_written(cli, install_plugin,
+                                                                default_zoo):
+    env = install_plugin("wmplat-badmetric")
+    proc = cli("evaluate", "--method", "replica", "--samples", "4", env=env, ok=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert ("metric 'nan-summary' (wmplat-badmetric 0.1.0) returned summary 'nan_summary' = "
+            "nan; expected a finite number or None") in proc.stderr
+    assert not (cli.cwd / "wmplat-results").exists()
