@@ -18,6 +18,7 @@ import torch
 from pydantic import ValidationError
 
 from . import __version__
+from .alignment import check_groups
 from .defaults import DEFAULT_RESULTS_DIR, DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_ZOO
 from .errors import ConfigError, PluginError, ResultError
 from .method import Method
@@ -72,6 +73,7 @@ def evaluate(method: str, zoo: str = DEFAULT_ZOO, n_samples: int = DEFAULT_SAMPL
     plugins.metrics.check_no_conflicts()
     main_job = Job(method, entry.kind, validate_config(entry, options or {}), entry)
     opened = open_zoo(zoo, plugins)
+    check_task_symmetry(opened)
     jobs = [main_job] + [j for j in baseline_jobs(plugins, opened) if not _same(j, main_job)]
     jobs += [TRAIN_REFERENCE, REFERENCE]
     evaluation = Evaluation(opened, n_samples, seed, results_dir, force)
@@ -80,6 +82,15 @@ def evaluate(method: str, zoo: str = DEFAULT_ZOO, n_samples: int = DEFAULT_SAMPL
         status(f"[{i}/{len(jobs)}] {job.label} ({job.kind}) on {opened.name}")
         rows.append(evaluation.run(job))
     return rows
+
+
+def check_task_symmetry(zoo: Zoo) -> None:
+    """A task's permutation groups must index axes of its parameters: a wrong declaration would
+    otherwise surface as an indexing error deep inside an aligned metric."""
+    try:
+        check_groups(zoo.task.permutation_groups, zoo.param_spec)
+    except ValueError as exc:
+        raise PluginError(f"task {zoo.task.name!r}: {exc}") from None
 
 
 def validate_config(entry: Entry, options: dict[str, Any]) -> dict[str, Any]:
@@ -154,6 +165,13 @@ class Evaluation:
                 self._null = read_per_sample(self.folder(REFERENCE))
         return self._null
 
+    def _own_run(self, runs: torch.Tensor | None):
+        """exclude(i) -> bool [T]: the train checkpoints of sample i's own run; None for
+        samples that have no run."""
+        if runs is None:
+            return None
+        return lambda i: self.cache.runs("train") == runs[i]
+
     def _version(self, job: Job) -> str:
         return __version__ if job.is_reference else job.entry.provider.version
 
@@ -182,7 +200,7 @@ class Evaluation:
         judged = judge(per_sample, null, leave_one_out=job is REFERENCE)
         per_sample["category"] = judged.category
         preview = heatmap_preview(samples, self.zoo.train_weights(), self.zoo.param_spec,
-                                  self.zoo.task.permutation_groups, _same_run_mask(self.zoo, runs))
+                                  self.zoo.task.permutation_groups, self._own_run(runs))
         verdict = judged.summary.pop("verdict")
         result = Result(
             method=job.name, kind=job.kind, method_version=self._version(job),
@@ -197,15 +215,6 @@ class Evaluation:
             self._null = per_sample
         status(f"  {verdict or 'done'} in {result.wall_seconds:.1f}s -> {folder / RESULT}")
         return result
-
-
-def _same_run_mask(zoo: Zoo, runs: torch.Tensor | None):
-    """exclude(i) -> bool [T]: the train checkpoints of sample i's own run (none for samples
-    that have no run)."""
-    if runs is None:
-        return None
-    train_runs = torch.tensor([m.run for m in zoo.train_models()])
-    return lambda i: train_runs == runs[i]
 
 
 def final_checkpoints(zoo: Zoo, split: str) -> tuple[torch.Tensor, torch.Tensor]:

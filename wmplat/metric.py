@@ -39,6 +39,14 @@ class BehaviourCache:
     def __init__(self, zoo):
         self.zoo = zoo
         self._behaviour: dict[str, torch.Tensor] = {}
+        self._runs: dict[str, torch.Tensor] = {}
+
+    def runs(self, which: Which) -> torch.Tensor:
+        """[models of the split]: the training run of each, in the split's order."""
+        if which not in self._runs:
+            models = self.zoo.train_models() if which == "train" else self.zoo.heldout_models()
+            self._runs[which] = torch.tensor([m.run for m in models])
+        return self._runs[which]
 
     def get(self, which: Which) -> torch.Tensor:
         if which not in self._behaviour:
@@ -70,9 +78,7 @@ class EvalContext:
         which a reference row must not compare. All False for a method's samples."""
         if self.sample_runs is None or which == "samples":
             return torch.zeros(1, 1, dtype=torch.bool)
-        models = self.zoo.train_models() if which == "train" else self.zoo.heldout_models()
-        runs = torch.tensor([m.run for m in models])
-        return self.sample_runs[start:stop, None] == runs[None, :]
+        return self.sample_runs[start:stop, None] == self.cache.runs(which)[None, :]
 
     def behaviour(self, which: Which) -> torch.Tensor:
         if which != "samples":

@@ -35,7 +35,7 @@ def judge(values: dict[str, torch.Tensor], null: dict[str, torch.Tensor],
     `leave_one_out`: the samples are the heldout runs, in the same order.
     """
     n = _count(values)
-    low = lambda name: _low(values, null, name, leave_one_out, n)  # noqa: E731
+    low = lambda name: _flag(values.get(name), null.get(name), leave_one_out, n)  # noqa: E731
     distance = "aligned_l2" if "aligned_l2" in values else "min_l2"
     ratio_values, ratio_null = _hull_ratio(values, distance), _hull_ratio(null, distance)
     flags = {
@@ -61,10 +61,6 @@ def judge(values: dict[str, torch.Tensor], null: dict[str, torch.Tensor],
 
 def _count(values: dict[str, torch.Tensor]) -> int:
     return len(next(iter(values.values()))) if values else 0
-
-
-def _low(values, null, name, leave_one_out, n) -> torch.Tensor:
-    return _flag(values.get(name), null.get(name), leave_one_out, n)
 
 
 def _neg(x):

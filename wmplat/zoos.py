@@ -51,8 +51,8 @@ def known_zoos(plugins: Plugins) -> dict[str, KnownZoo]:
     return zoos
 
 
-def find_zoo(name: str, plugins: Plugins) -> KnownZoo:
-    zoos = known_zoos(plugins)
+def find_zoo(name: str, plugins: Plugins, zoos: dict[str, KnownZoo] | None = None) -> KnownZoo:
+    zoos = known_zoos(plugins) if zoos is None else zoos
     if name not in zoos:
         raise ZooError(unknown_name_message("zoo", name, list(zoos))
                        + "; or give the path of a zoo folder")
@@ -97,7 +97,7 @@ def open_zoo(name_or_path: str, plugins: Plugins) -> Zoo:
     zoos = known_zoos(plugins)
     if name_or_path not in zoos and (os.sep in name_or_path or Path(name_or_path).is_dir()):
         return _open_folder(Path(name_or_path), plugins)
-    known = find_zoo(name_or_path, plugins)
+    known = find_zoo(name_or_path, plugins, zoos)
     if known.entry.source == "hub":
         raise ZooError(f"zoo {known.name!r} lives on the Hub ({known.entry.repo_id}); pulling "
                        "Hub zoos is not supported by this version of wmplat yet")
