@@ -1,7 +1,8 @@
 """wmplat: does a generative model of weights make new models, or memorize its training set?
 
 The public API for plugins: `hookimpl`, `Method`, `Baseline`, `Metric`, `MetricValues`,
-`EvalContext`, `Task`, `ClassifierTask`, `BuiltZoo`, `Zoo` and the errors. Names are imported
+`EvalContext`, `Task`, `ClassifierTask`, `BuiltZoo`, `Zoo`, `PermutationGroup`,
+`mlp_permutation_groups` and the errors. Names are imported
 on first use, so commands that never touch torch (`wmplat --help`, `wmplat leaderboard`) start
 fast.
 """
@@ -15,7 +16,8 @@ _EXPORTS = {
     "MetricValues": "metric", "EvalContext": "metric", "Task": "task",
     "ClassifierTask": "task", "BuiltZoo": "task", "Zoo": "zoo", "WmplatError": "errors",
     "PluginError": "errors", "ZooError": "errors", "ConfigError": "errors",
-    "ResultError": "errors",
+    "ResultError": "errors", "PermutationGroup": "alignment",
+    "mlp_permutation_groups": "alignment",
 }
 __all__ = ["__version__", *_EXPORTS]
 

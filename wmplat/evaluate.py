@@ -30,7 +30,7 @@ from .registry import Entry
 from .results import RESULT, config_hash, read_per_sample, read_result, result_folder, write_result
 from .schema import Environment, Metrics, Result
 from .statistics import judge
-from .zoo import Zoo
+from .zoo import Zoo, independent_units
 from .zoos import open_zoo
 
 FRESH, TRAIN = "fresh", "train"
@@ -218,15 +218,17 @@ class Evaluation:
 
 
 def final_checkpoints(zoo: Zoo, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The last checkpoint of each run of a split, and the runs: what a trained model is."""
+    """The last checkpoint of each independent unit of a split (each run, or each checkpoint
+    of a split with one run), and the units: what a trained model is."""
     models = zoo.heldout_models() if split == "heldout" else zoo.train_models()
     weights = zoo.heldout_weights() if split == "heldout" else zoo.train_weights()
+    units = independent_units(models)
     last: dict[int, int] = {}
-    for i, m in enumerate(models):
-        if m.run not in last or m.step > models[last[m.run]].step:
-            last[m.run] = i
+    for i, (m, unit) in enumerate(zip(models, units, strict=True)):
+        if unit not in last or m.step > models[last[unit]].step:
+            last[unit] = i
     index = sorted(last.values())
-    return weights[index], torch.tensor([models[i].run for i in index])
+    return weights[index], torch.tensor([units[i] for i in index])
 
 
 def generate(job: Job, zoo: Zoo, n: int, seed: int) -> torch.Tensor:

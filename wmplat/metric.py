@@ -9,6 +9,8 @@ from typing import ClassVar, Literal
 
 import torch
 
+from .zoo import independent_units
+
 Which = Literal["samples", "train", "heldout"]
 
 
@@ -42,10 +44,11 @@ class BehaviourCache:
         self._runs: dict[str, torch.Tensor] = {}
 
     def runs(self, which: Which) -> torch.Tensor:
-        """[models of the split]: the training run of each, in the split's order."""
+        """[models of the split]: the independent unit of each (its training run, or itself in
+        a split of one run; see `wmplat.zoo.independent_units`), in the split's order."""
         if which not in self._runs:
             models = self.zoo.train_models() if which == "train" else self.zoo.heldout_models()
-            self._runs[which] = torch.tensor([m.run for m in models])
+            self._runs[which] = torch.tensor(independent_units(models))
         return self._runs[which]
 
     def get(self, which: Which) -> torch.Tensor:

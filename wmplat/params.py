@@ -46,3 +46,18 @@ def unflatten(flat: torch.Tensor, spec: ParamSpec) -> dict[str, torch.Tensor]:
         out[name] = flat[:, start:start + size].reshape(flat.shape[0], *shape)
         start += size
     return out
+
+
+def param_mask(spec: ParamSpec, names: Sequence[str]) -> torch.Tensor:
+    """[num_params] float mask: 1 on the entries of the named parameters, 0 elsewhere."""
+    known = [name for name, _ in spec]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise KeyError(f"unknown parameters {unknown}; the zoo has {known}")
+    mask = torch.zeros(num_params(spec))
+    start = 0
+    for name, shape in spec:
+        if name in names:
+            mask[start:start + prod(shape)] = 1.0
+        start += prod(shape)
+    return mask

@@ -25,6 +25,15 @@ MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
 
 
+def independent_units(models: list[ModelRecord]) -> list[int]:
+    """What a reference row must never compare with itself: the run of each model, or, in a
+    split of a single run (p-diff trains on the iterates of one run), each checkpoint on its
+    own, numbered -1, -2, ... so that no unit id can equal a run id."""
+    if len({m.run for m in models}) > 1:
+        return [m.run for m in models]
+    return [-1 - i for i in range(len(models))]
+
+
 class Zoo:
     """Checkpoints of one task's architecture, split by training run into train and heldout.
 
