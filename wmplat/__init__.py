@@ -16,7 +16,7 @@ _EXPORTS = {
     "MetricValues": "metric", "EvalContext": "metric", "Task": "task",
     "ClassifierTask": "task", "BuiltZoo": "task", "Zoo": "zoo", "WmplatError": "errors",
     "PluginError": "errors", "ZooError": "errors", "ConfigError": "errors",
-    "ResultError": "errors", "PermutationGroup": "alignment",
+    "ResultError": "errors", "HubError": "errors", "PermutationGroup": "alignment",
     "mlp_permutation_groups": "alignment",
 }
 __all__ = ["__version__", *_EXPORTS]

@@ -18,6 +18,8 @@ ZOO_HELP = ("A zoo name from `wmplat zoo list`, or the path of a zoo folder "
             f"(default: {DEFAULT_ZOO})")
 RESULTS_HELP = f"Where results are stored (default: ./{DEFAULT_RESULTS_DIR})"
 DEFAULT_REPORT = "leaderboard.html"
+REVISION_HELP = ("For a Hub zoo: a commit, branch or tag instead of the revision the registry "
+                 "pins (results record the commit actually used).")
 
 
 class Cli(click.Group):
@@ -36,9 +38,18 @@ class Cli(click.Group):
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="wmplat")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
-def cli(debug):
+@click.option("--registry", "registries", multiple=True, metavar="PATH",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A zoo registry file that extends the built-in one (like registry.yaml; "
+                   "also WMPLAT_REGISTRY, several separated by ':'). Repeatable.")
+def cli(debug, registries):
     """wmplat: does a generative model of weights make new models, or memorize its training
     checkpoints? Evaluate a method beside baselines and freshly trained models."""
+    if registries:
+        from .zoos import REGISTRY_ENV
+
+        paths = [os.environ.get(REGISTRY_ENV, ""), *(str(p.resolve()) for p in registries)]
+        os.environ[REGISTRY_ENV] = os.pathsep.join(p for p in paths if p)
 
 
 def parse_set(values: tuple[str, ...]) -> dict:
@@ -68,7 +79,11 @@ def parse_set(values: tuple[str, ...]) -> dict:
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="An option for the method; repeat for several.")
 @click.option("--force", is_flag=True, help="Recompute results that are already stored.")
-def evaluate(method, zoo, samples, seed, results_dir, settings, force):
+@click.option("--revision", default=None, help=REVISION_HELP)
+@click.option("--push-to", "push_to", default=None, metavar="OWNER/NAME",
+              help="Also publish the rows to this Hub dataset repo (as `wmplat leaderboard "
+                   "push`); the token and repo id are checked before anything runs.")
+def evaluate(method, zoo, samples, seed, results_dir, settings, force, revision, push_to):
     """Evaluate a method beside the baselines and fresh runs.
 
     Fits the method on the zoo's train split, samples, checks and scores the samples, and
@@ -77,9 +92,25 @@ def evaluate(method, zoo, samples, seed, results_dir, settings, force):
     leaderboard. Example: wmplat evaluate --method noise --set sigma=0.05"""
     from .evaluate import evaluate as run
 
+    token = _push_credentials(push_to) if push_to else None
     rows = run(method, zoo=zoo, n_samples=samples, seed=seed, results_dir=results_dir,
-               options=parse_set(settings), force=force)
+               options=parse_set(settings), force=force, revision=revision)
     click.echo(render(rows, "table"))
+    if push_to:
+        _push(rows, push_to, token)
+
+
+def _push_credentials(repo_id: str) -> str:
+    from .hub.client import push_credentials
+
+    return push_credentials(repo_id)
+
+
+def _push(rows, repo_id: str, token: str) -> None:
+    from .hub.results import push_results
+
+    commit = push_results(rows, repo_id, token)
+    click.echo(f"pushed {len(rows)} results to dataset {repo_id} (commit {commit})")
 
 
 @cli.command()
@@ -118,7 +149,7 @@ def _entry_status(entry, registry) -> str:
     return f"conflict: {entry.name!r} is also registered by {others}"
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--results-dir", default=DEFAULT_RESULTS_DIR, type=click.Path(path_type=Path),
               help=RESULTS_HELP)
 @click.option("--zoo", default=None, help="Only this zoo's results (default: all zoos).")
@@ -126,11 +157,14 @@ def _entry_status(entry, registry) -> str:
               show_default=True, help="How to print the rows; html writes a page with figures.")
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help=f"Where --format html writes the page (default: ./{DEFAULT_REPORT}).")
-def leaderboard(results_dir, zoo, fmt, output):
+@click.pass_context
+def leaderboard(ctx, results_dir, zoo, fmt, output):
     """Print stored results: each method beside the baselines and fresh runs.
 
     `--format html` writes a self-contained page instead, with the paper's figures per zoo,
-    and prints its path."""
+    and prints its path. `wmplat leaderboard push --repo OWNER/NAME` publishes them."""
+    if ctx.invoked_subcommand:
+        return
     if output is not None and fmt != "html":
         raise ConfigError("--output is for --format html; the other formats print to stdout")
     rows = read_results(results_dir, zoo)
@@ -145,9 +179,30 @@ def leaderboard(results_dir, zoo, fmt, output):
     click.echo(render(rows, fmt))
 
 
+@leaderboard.command("push")
+@click.option("--repo", required=True, metavar="OWNER/NAME",
+              help="The Hub dataset repo to publish to (created if missing).")
+@click.option("--results-dir", default=DEFAULT_RESULTS_DIR, type=click.Path(path_type=Path),
+              help=RESULTS_HELP)
+@click.option("--zoo", default=None, help="Only this zoo's results (default: all zoos).")
+def leaderboard_push(repo, results_dir, zoo):
+    """Publish stored results to a Hub dataset repo, merged with what is already there.
+
+    One JSON file per result under results/, a parquet table that
+    `datasets.load_dataset("OWNER/NAME")` loads, and a card with the markdown leaderboard,
+    all in one commit. Rows others pushed are kept; the same result pushed again is one row.
+    Needs a token with write access (HF_TOKEN or `hf auth login`)."""
+    token = _push_credentials(repo)
+    rows = read_results(results_dir, zoo)
+    if not rows:
+        where = f" for zoo {zoo!r}" if zoo else ""
+        raise ConfigError(f"no results{where} under {results_dir}; run `wmplat evaluate` first")
+    _push(rows, repo, token)
+
+
 @cli.group()
 def zoo():
-    """List, inspect and build model zoos."""
+    """List, inspect, build, pull and push model zoos."""
 
 
 @zoo.command("list")
@@ -157,10 +212,17 @@ def zoo_list():
     from .zoos import known_zoos
 
     for known in known_zoos(load_plugins()).values():
-        cached = "cached" if (known.cache_path() / "manifest.json").is_file() else "not cached"
-        source = known.entry.repo_id or "built locally"
-        click.echo(f"{known.name}  ({known.entry.source}: {source}; {cached})  "
-                   f"{known.entry.description}")
+        entry = known.entry
+        if entry.source == "hub":
+            from .hub.zoos import is_cached
+
+            cached = is_cached(entry.repo_id, entry.repo_type, entry.revision)
+            source = f"hub: {entry.repo_type} {entry.repo_id} at {entry.revision[:12]}"
+        else:
+            cached = (known.cache_path() / "manifest.json").is_file()
+            source = "local: built locally"
+        click.echo(f"{known.name}  ({source}; {'cached' if cached else 'not cached'})  "
+                   f"{entry.description}")
 
 
 @zoo.command("info")
@@ -191,6 +253,40 @@ def zoo_build(name):
 
     plugins = load_plugins()
     click.echo(build_zoo(find_zoo(name, plugins), plugins))
+
+
+@zoo.command("pull")
+@click.argument("name")
+@click.option("--revision", default=None, help=REVISION_HELP)
+def zoo_pull(name, revision):
+    """Download a Hub zoo at its pinned revision into the Hugging Face cache and verify every
+    file against the manifest's sha256. Prints the revision used."""
+    from .plugins import load_plugins
+    from .zoos import find_zoo, pull
+
+    plugins = load_plugins()
+    z = pull(find_zoo(name, plugins), plugins, revision)
+    click.echo(f"{z.name}: {len(z.manifest.models)} models, revision {z.revision}")
+
+
+@zoo.command("push")
+@click.argument("name")
+@click.option("--repo", required=True, metavar="OWNER/NAME",
+              help="The Hub dataset repo to publish to (created if missing).")
+def zoo_push(name, repo):
+    """Publish a zoo (a name or a folder) as a Hub dataset repo: manifest, weights and a
+    dataset card, in one commit. Prints the commit to pin in a registry file."""
+    from .hub.zoos import push_zoo
+    from .plugins import load_plugins
+    from .zoos import open_zoo
+
+    token = _push_credentials(repo)
+    z = open_zoo(name, load_plugins())
+    commit = push_zoo(z, repo, token)
+    click.echo(f"pushed zoo {z.name!r} to dataset {repo} at commit {commit}\n"
+               f"pin it in a registry file (see docs/publishing.md):\n"
+               f"  {z.name}:\n    source: hub\n    repo_id: {repo}\n"
+               f"    revision: {commit}\n    task: {z.manifest.task}")
 
 
 def _warning(message, category, filename, lineno, file=None, line=None):

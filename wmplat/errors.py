@@ -22,3 +22,7 @@ class ConfigError(WmplatError):
 
 class ResultError(WmplatError):
     """A stored result file is unreadable or does not match the schema."""
+
+
+class HubError(WmplatError):
+    """The Hugging Face Hub refused, could not be reached, or holds something unusable."""

@@ -60,8 +60,9 @@ class Job:
 def evaluate(method: str, zoo: str = DEFAULT_ZOO, n_samples: int = DEFAULT_SAMPLES,
              seed: int = DEFAULT_SEED,
              results_dir: Path = DEFAULT_RESULTS_DIR, options: dict[str, Any] | None = None,
-             force: bool = False) -> list[Result]:
-    """Evaluate `method` and the references on `zoo`; return the rows, the method's first."""
+             force: bool = False, revision: str | None = None) -> list[Result]:
+    """Evaluate `method` and the references on `zoo` (a Hub zoo at `revision`, if given);
+    return the rows, the method's first."""
     if n_samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {n_samples}")
     plugins = load_plugins()
@@ -72,7 +73,7 @@ def evaluate(method: str, zoo: str = DEFAULT_ZOO, n_samples: int = DEFAULT_SAMPL
             plugins.generators.get(name)
     plugins.metrics.check_no_conflicts()
     main_job = Job(method, entry.kind, validate_config(entry, options or {}), entry)
-    opened = open_zoo(zoo, plugins)
+    opened = open_zoo(zoo, plugins, revision)
     check_task_symmetry(opened)
     jobs = [main_job] + [j for j in baseline_jobs(plugins, opened) if not _same(j, main_job)]
     jobs += [TRAIN_REFERENCE, REFERENCE]

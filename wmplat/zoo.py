@@ -42,8 +42,10 @@ class Zoo:
     """
 
     def __init__(self, manifest: ZooManifest, weights: torch.Tensor, task: Task,
-                 revision: str | None, heldout_visible: bool = True):
+                 revision: str | None, heldout_visible: bool = True,
+                 folder: Path | None = None):
         self.manifest = manifest
+        self.folder = folder                  # where it was loaded from
         self.task = task
         self.revision = revision
         self._weights = weights
@@ -136,7 +138,7 @@ def load_zoo(folder: Path, task: Task, revision: str | None = None) -> Zoo:
     weights = _read_weights(folder / WEIGHTS, manifest, task)
     if revision is None:
         revision = "local-" + sha256_file(folder / MANIFEST)[:12]
-    return Zoo(manifest, weights, task, revision)
+    return Zoo(manifest, weights, task, revision, folder=folder)
 
 
 def _read_weights(path: Path, manifest: ZooManifest, task: Task) -> torch.Tensor:

@@ -9,13 +9,15 @@ from pathlib import Path
 import yaml
 
 from .atomic import atomic_folder
-from .errors import PluginError, ZooError
+from .errors import ConfigError, PluginError, ZooError
 from .home import home
 from .plugins import Plugins
 from .progress import status
 from .registry import unknown_name_message
 from .schema import ZooEntry, ZooRegistryFile, check_schema_version, parse_model
 from .zoo import MANIFEST, Zoo, load_zoo, read_manifest, write_zoo
+
+REGISTRY_ENV = "WMPLAT_REGISTRY"
 
 
 def builtin_registry_path() -> Path:
@@ -41,9 +43,17 @@ class KnownZoo:
         return home() / "zoos" / self.name
 
 
+def registry_paths() -> list[Path]:
+    """The built-in registry, then the user's files from WMPLAT_REGISTRY (`--registry`), each
+    extending the ones before it; a later file's entry replaces an earlier one of that name."""
+    extra = os.environ.get(REGISTRY_ENV, "")
+    return [builtin_registry_path(), *(Path(p) for p in extra.split(os.pathsep) if p)]
+
+
 def known_zoos(plugins: Plugins) -> dict[str, KnownZoo]:
-    """The registry's zoos, plus a local zoo for every task that can build one."""
-    zoos = {name: KnownZoo(name, e) for name, e in read_registry(builtin_registry_path()).items()}
+    """The registries' zoos, plus a local zoo for every task that can build one."""
+    zoos = {name: KnownZoo(name, entry) for path in registry_paths()
+            for name, entry in read_registry(path).items()}
     for entry in plugins.datasets.entries():
         if entry.name not in zoos and entry.cls.can_build_zoo():
             zoos[entry.name] = KnownZoo(entry.name, ZooEntry(
@@ -91,26 +101,49 @@ def _is_current(known: KnownZoo, plugins: Plugins) -> bool:
         return True  # let loading report what is wrong rather than silently rebuilding
 
 
-def open_zoo(name_or_path: str, plugins: Plugins) -> Zoo:
-    """A zoo by registry name (built on first use) or by the path of a zoo folder. A name the
-    registry knows wins over a folder of the same name; write ./NAME to mean the folder."""
+def open_zoo(name_or_path: str, plugins: Plugins, revision: str | None = None) -> Zoo:
+    """A zoo by registry name (built on first use, or pulled from the Hub at its pinned
+    revision, or at `revision`) or by the path of a zoo folder. A name the registry knows wins
+    over a folder of the same name; write ./NAME to mean the folder."""
     zoos = known_zoos(plugins)
     if name_or_path not in zoos and (os.sep in name_or_path or Path(name_or_path).is_dir()):
+        _no_revision(revision, f"the zoo folder {name_or_path}")
         return _open_folder(Path(name_or_path), plugins)
     known = find_zoo(name_or_path, plugins, zoos)
     if known.entry.source == "hub":
-        raise ZooError(f"zoo {known.name!r} lives on the Hub ({known.entry.repo_id}); pulling "
-                       "Hub zoos is not supported by this version of wmplat yet")
+        return pull(known, plugins, revision)
+    _no_revision(revision, f"zoo {known.name!r}, which is built locally")
     if not _is_current(known, plugins):
         build_zoo(known, plugins)
     task = plugins.datasets.get(known.entry.task).cls()
     return load_zoo(known.cache_path(), task)
 
 
+def pull(known: KnownZoo, plugins: Plugins, revision: str | None = None) -> Zoo:
+    """A Hub zoo at its pinned revision (or `revision`), from the cache or downloaded."""
+    from .hub.zoos import pull_zoo
+
+    if known.entry.source != "hub":
+        raise ZooError(f"zoo {known.name!r} is built locally, not pulled: "
+                       f"`wmplat zoo build {known.name}`")
+    entry = known.entry
+    task = _task(entry.task, plugins, f"zoo {known.name!r}")
+    return pull_zoo(known.name, entry.repo_id, entry.repo_type, revision or entry.revision, task)
+
+
+def _task(name: str, plugins: Plugins, who: str):
+    if name not in plugins.datasets.names():
+        raise ZooError(f"{who} needs " + unknown_name_message(
+            "task", name, plugins.datasets.names()) + "; install the dataset plugin that "
+            "provides it")
+    return plugins.datasets.get(name).cls()
+
+
+def _no_revision(revision: str | None, what: str) -> None:
+    if revision is not None:
+        raise ConfigError(f"--revision is for zoos pulled from the Hub, not for {what}")
+
+
 def _open_folder(path: Path, plugins: Plugins) -> Zoo:
     manifest = read_manifest(path)
-    if manifest.task not in plugins.datasets.names():
-        raise ZooError(f"{path / MANIFEST}: " + unknown_name_message(
-            "task", manifest.task, plugins.datasets.names()) + "; install the dataset plugin "
-            "that provides it")
-    return load_zoo(path, plugins.datasets.get(manifest.task).cls())
+    return load_zoo(path, _task(manifest.task, plugins, str(path / MANIFEST)))

@@ -1,0 +1,88 @@
+"""Zoos on the Hub: pulled at a pinned revision into the Hugging Face cache and verified file
+by file against the manifest's sha256; pushed as a dataset repo with a card."""
+
+from pathlib import Path
+
+from ..errors import HubError, ZooError
+from ..progress import status
+from ..schema import COMMIT
+from ..task import Task
+from ..zoo import MANIFEST, Zoo, load_zoo
+from .cards import zoo_card
+from .client import hub_errors
+
+CARD = "README.md"
+
+
+def pull_zoo(name: str, repo_id: str, repo_type: str, revision: str, task: Task) -> Zoo:
+    """The zoo at `revision`, from the cache when it is there, else downloaded. A copy that
+    fails verification is removed from the cache, so it is never taken for a valid one."""
+    where = f"zoo {name!r} ({repo_type} {repo_id} at {revision})"
+    folder = _download(repo_id, repo_type, revision, name, where)
+    commit = folder.name  # the cache names each snapshot folder by its commit
+    try:
+        return load_zoo(folder, task, revision=commit)
+    except ZooError as exc:
+        _forget(repo_id, repo_type, commit)
+        raise ZooError(f"{where}: {exc}; the downloaded copy was removed from the cache") \
+            from None
+
+
+def _download(repo_id: str, repo_type: str, revision: str, name: str, where: str) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    args = {"repo_id": repo_id, "repo_type": repo_type, "revision": revision,
+            "allow_patterns": [MANIFEST, "*.safetensors"]}
+    if COMMIT.match(revision):  # a pinned commit never changes: no need to ask the Hub
+        try:
+            return Path(snapshot_download(**args, local_files_only=True))
+        except LocalEntryNotFoundError:
+            pass
+    status(f"pulling {where} into the Hugging Face cache ...")
+    try:
+        with hub_errors(f"pulling {where}"):
+            return Path(snapshot_download(**args))
+    except LocalEntryNotFoundError:
+        raise HubError(f"{where} is not in the Hugging Face cache, and the Hub cannot be "
+                       "reached (offline: HF_HUB_OFFLINE is set, or no network). Run "
+                       f"`wmplat zoo pull {name}` where the Hub is "
+                       "reachable, then copy its cache (HF_HUB_CACHE) here") from None
+
+
+def is_cached(repo_id: str, repo_type: str, revision: str) -> bool:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        snapshot_download(repo_id, repo_type=repo_type, revision=revision,
+                          allow_patterns=[MANIFEST, "*.safetensors"], local_files_only=True)
+    except LocalEntryNotFoundError:
+        return False
+    return True
+
+
+def _forget(repo_id: str, repo_type: str, commit: str) -> None:
+    from huggingface_hub import scan_cache_dir
+
+    for repo in scan_cache_dir().repos:
+        if repo.repo_id == repo_id and repo.repo_type == repo_type:
+            hashes = [r.commit_hash for r in repo.revisions if r.commit_hash == commit]
+            if hashes:
+                scan_cache_dir().delete_revisions(*hashes).execute()
+
+
+def push_zoo(zoo: Zoo, repo_id: str, token: str) -> str:
+    """Publish a zoo's folder as a dataset repo in one commit; return the commit."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    api = HfApi(token=token)
+    files = [MANIFEST, *[f.path for f in zoo.manifest.files]]
+    with hub_errors(f"pushing zoo {zoo.name!r} to {repo_id}"):
+        api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
+        operations = [CommitOperationAdd(path, zoo.folder / path) for path in dict.fromkeys(files)]
+        operations.append(CommitOperationAdd(CARD, zoo_card(zoo, repo_id).encode()))
+        info = api.create_commit(repo_id, operations, repo_type="dataset",
+                                 commit_message=f"wmplat zoo {zoo.name} "
+                                                f"({len(zoo.manifest.models)} models)")
+    return info.oid
