@@ -192,12 +192,11 @@ def leaderboard_push(repo, results_dir, zoo):
     `datasets.load_dataset("OWNER/NAME")` loads, and a card with the markdown leaderboard,
     all in one commit. Rows others pushed are kept; the same result pushed again is one row.
     Needs a token with write access (HF_TOKEN or `hf auth login`)."""
-    token = _push_credentials(repo)
-    rows = read_results(results_dir, zoo)
+    rows = read_results(results_dir, zoo)  # validated against the schema
     if not rows:
         where = f" for zoo {zoo!r}" if zoo else ""
         raise ConfigError(f"no results{where} under {results_dir}; run `wmplat evaluate` first")
-    _push(rows, repo, token)
+    _push(rows, repo, _push_credentials(repo))
 
 
 @cli.group()
