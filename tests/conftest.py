@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+# The test Hub on 127.0.0.1: loaded as a plugin so that it sets HF_ENDPOINT and the other HF_*
+# settings before any test module imports huggingface_hub, which reads them once.
+pytest_plugins = ["hub_server"]
+
 TESTS = Path(__file__).parent
 PLUGINS = TESTS / "plugins"
 WMPLAT = shutil.which("wmplat", path=str(Path(sys.executable).parent)) or "wmplat"
@@ -25,6 +29,15 @@ def wmplat_home(tmp_path_factory) -> Path:
     # oversubscribed OpenMP threads make small matrix products many times slower.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     return home
+
+
+@pytest.fixture(scope="session", autouse=True)
+def network_guard(tmp_path_factory) -> None:
+    """Nothing in the tests may reach past this machine: a connection to any address but
+    127.0.0.1, here or in a subprocess, fails the test that made it."""
+    from hub_server import install_network_guard
+
+    install_network_guard(log=tmp_path_factory.getbasetemp() / "netguard.log")
 
 
 class Cli:
