@@ -20,6 +20,8 @@ from scipy.optimize import linear_sum_assignment
 from .params import ParamSpec, unflatten
 
 MAX_SWEEPS = 50
+NEAREST_BATCH = 16         # assignment problems solved between two checks of the bound
+SLACK_FACTOR = 10           # safety factor over the float32 error analysis of the lower bound
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,8 @@ class Aligner:
     """Aligns many target models to one source model at a time.
 
     The targets' per-unit slices are prepared once, so that aligning each new source costs one
-    matrix product per parameter and one assignment problem per target.
+    matrix product per parameter and one assignment problem per target. With one group,
+    `nearest` solves only the assignment problems a lower bound cannot rule out.
     """
 
     def __init__(self, targets: torch.Tensor, spec: ParamSpec, groups: list[PermutationGroup]):
@@ -60,9 +63,29 @@ class Aligner:
         self.sq_norms = (self.targets * self.targets).sum(dim=1)
         permuted = {name for g in groups for name, _ in g.axes}
         self.fixed = [name for name, _ in spec if name not in permuted]
-        # with one group, the units of each parameter it permutes, prepared for one GEMM each
-        self.units = [self._units(self.params[name], axis, groups[0].size)
-                      for name, axis in groups[0].axes] if len(groups) == 1 else None
+        if len(groups) == 1:
+            # per target, its units as rows [unit, its slices of every parameter, |unit|^2, 1]:
+            # one GEMM with a source's [-2 * unit, 1, |unit|^2] gives all squared unit distances
+            units = self._group_units(self.params)
+            unit_sq = (units * units).sum(dim=2, keepdim=True)
+            self.units = torch.cat([units, unit_sq, torch.ones_like(unit_sq)], dim=2)
+            self.units32 = self.units.float()
+            # float32 errors of a squared unit distance D[j, i] and of the dual steps stay below
+            # (2 * width + 8) * 2^-24 * (|target unit j|^2 + |source unit i|^2)
+            self.slack = SLACK_FACTOR * (2 * self.units.shape[2] + 8) * 2.0 ** -24
+            self.unit_scale = unit_sq.sum(dim=(1, 2))
+            self.fixed_params = self._fixed_params(self.params, len(self.targets))
+        else:
+            self.units = None
+
+    def _group_units(self, params) -> torch.Tensor:
+        group = self.groups[0]
+        return torch.cat([self._units(params[name], axis, group.size) for name, axis in group.axes],
+                         dim=2)
+
+    def _fixed_params(self, params, count: int) -> torch.Tensor:
+        return torch.cat([params[name].reshape(count, -1) for name in self.fixed]
+                         + [torch.zeros(count, 0, dtype=torch.float64)], dim=1)
 
     @staticmethod
     def _units(tensor: torch.Tensor, axis: int, size: int) -> torch.Tensor:
@@ -70,26 +93,106 @@ class Aligner:
 
     def match(self, source: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Permutations {group: [T, size]} aligning each target to `source` [P], and the
-        squared aligned distances [T] (norm expansion in float64, for ranking)."""
-        src = unflatten(source.double().unsqueeze(0), self.spec)
+        squared aligned distances [T] (float64 norm expansions, for ranking)."""
         if self.units is None:
-            perms = self._weight_matching(src)
+            perms = self._weight_matching(unflatten(source.double().unsqueeze(0), self.spec))
             aligned = self.apply(perms)
             return perms, ((aligned - source.double()) ** 2).sum(dim=1)
-        group = self.groups[0]
-        cost = sum(units @ self._units(src[name], axis, group.size)[0].T
-                   for units, (name, axis) in zip(self.units, group.axes, strict=True))
-        cols = _solve(cost.transpose(1, 2))
-        matched = cost.transpose(1, 2).gather(2, cols.unsqueeze(2)).squeeze(2).sum(dim=1)
-        inner = matched + sum((self.params[name] * src[name]).reshape(len(cols), -1).sum(1)
-                              for name in self.fixed)
-        src_sq = float((source.double() ** 2).sum())
-        return {group.name: cols}, (src_sq + self.sq_norms - 2 * inner).clamp(min=0)
+        costs = self._costs(source)
+        cols, sq_dist = self._solve_costs(costs, torch.arange(len(self.targets)))
+        return {self.groups[0].name: cols}, sq_dist
+
+    def nearest(self, source: torch.Tensor, k: int,
+                exclude: torch.Tensor | None = None) -> "Nearest":
+        """The k targets nearest to `source` after alignment (fewer if fewer are not excluded),
+        nearest first: the same ones, distances and permutations as ranking all of `match`.
+
+        With one group, branch and bound: targets are aligned in the order of a lower bound of
+        their aligned distance, in batches, until the next bound exceeds the k-th smallest exact
+        distance found; every target left has a larger distance. With several, all are aligned.
+        """
+        allowed = torch.ones(len(self.targets), dtype=torch.bool) if exclude is None \
+            else ~torch.broadcast_to(exclude.reshape(-1), (len(self.targets),))
+        count = min(k, int(allowed.sum()))
+        if self.units is None:
+            perms, sq_dist = self.match(source)
+            near = sq_dist.masked_fill(~allowed, float("inf")).topk(count, largest=False).indices
+            return Nearest(near, sq_dist[near], {g: p[near] for g, p in perms.items()},
+                           solved=len(self.targets))
+        costs = self._costs(source)
+        bound = self._lower_bound(costs)
+        order = bound.argsort()
+        order = order[allowed[order]]
+        index, cols, sq_dist = [], [], []
+        kth, start = float("inf"), 0
+        while start < len(order) and count:
+            batch = order[start:start + (count if start == 0 else NEAREST_BATCH)]
+            batch = batch[bound[batch] <= kth]       # bounds are sorted: a prefix survives
+            if not len(batch):
+                break
+            batch_cols, batch_sq = self._solve_costs(costs, batch)
+            index.append(batch), cols.append(batch_cols), sq_dist.append(batch_sq)
+            start += len(batch)
+            if start >= count:
+                kth = float(torch.cat(sq_dist).kthvalue(count).values)
+        if not count:
+            return Nearest(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.float64),
+                           {self.groups[0].name: torch.zeros(0, self.groups[0].size,
+                                                             dtype=torch.long)}, solved=0)
+        index, cols, sq_dist = torch.cat(index), torch.cat(cols), torch.cat(sq_dist)
+        top = sq_dist.topk(count, largest=False).indices
+        return Nearest(index[top], sq_dist[top], {self.groups[0].name: cols[top]},
+                       solved=len(index))
+
+    def _costs(self, source: torch.Tensor) -> "SourceCosts":
+        src = unflatten(source.double().unsqueeze(0), self.spec)
+        units = self._group_units(src)[0]
+        unit_sq = (units * units).sum(dim=1, keepdim=True)
+        row = torch.cat([-2 * units, torch.ones_like(unit_sq), unit_sq], dim=1)
+        fixed = ((self.fixed_params - self._fixed_params(src, 1)) ** 2).sum(dim=1)
+        return SourceCosts(row, fixed, float(unit_sq.sum()))
+
+    def _unit_distances(self, units: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
+        """[c, size, size]: squared distance of target unit j (rows) to source unit i."""
+        return (units.reshape(-1, units.shape[2]) @ row.T).reshape(len(units), *units.shape[1:2],
+                                                                  len(row))
+
+    def _solve_costs(self, costs: "SourceCosts", index: torch.Tensor):
+        """Optimal permutations [n, size] of the targets at `index`, squared distances [n]."""
+        dist = self._unit_distances(self.units[index], costs.row).transpose(1, 2).contiguous()
+        cols = _solve(dist, maximize=False)
+        matched = dist.gather(2, cols.unsqueeze(2)).squeeze(2).sum(dim=1)
+        return cols, (matched + costs.fixed[index]).clamp(min=0)
+
+    def _lower_bound(self, costs: "SourceCosts") -> torch.Tensor:
+        """[T]: a lower bound of each squared aligned distance, never above the float64 value
+        `match` ranks by.
+
+        The squared distance is an assignment problem over unit distances D[j, i], plus the
+        parameters no group permutes; any u, v with u_j + v_i <= D[j, i] bound it from below by
+        sum(u) + sum(v) (linear programming duality). u = row minima then v = the smallest rest
+        per column, and the same from the columns, give two such bounds; the larger is kept.
+        D is computed in float32; its errors stay below `self.slack` * (|target unit j|^2 +
+        |source unit i|^2), so subtracting that much of all units' squared norms keeps a bound.
+        """
+        dist = self._unit_distances(self.units32, costs.row.float())
+        row = dist.amin(dim=2)
+        by_rows = row.double().sum(1) + (dist - row.unsqueeze(2)).amin(dim=1).double().sum(1)
+        col = dist.amin(dim=1)
+        by_cols = col.double().sum(1) + (dist - col.unsqueeze(1)).amin(dim=2).double().sum(1)
+        slack = self.slack * (self.unit_scale + costs.unit_scale)
+        return torch.maximum(by_rows, by_cols) - slack + costs.fixed
 
     def apply(self, perms: dict[str, torch.Tensor], index: torch.Tensor | None = None):
         """The targets (or those at `index`) permuted by `perms`: [c, P] float64."""
+        if index is not None:
+            perms = {k: v[index] for k, v in perms.items()}
+        return self.take(index, perms)
+
+    def take(self, index: torch.Tensor | None, perms: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The targets at `index` (all if None), permuted by `perms` (one row per target taken):
+        [c, P] float64."""
         params = self.params if index is None else {k: v[index] for k, v in self.params.items()}
-        perms = perms if index is None else {k: v[index] for k, v in perms.items()}
         permuted = [_permute_param(params[name], name, perms, self.groups) for name, _ in self.spec]
         return torch.cat([p.reshape(len(p), -1) for p in permuted], dim=1)
 
@@ -105,6 +208,21 @@ class Aligner:
             if not changed:
                 break
         return perms
+
+
+@dataclass
+class SourceCosts:
+    row: torch.Tensor      # [size, width]: the source's units as [-2 * unit, 1, |unit|^2]
+    fixed: torch.Tensor    # [T]: squared distance over the parameters no group permutes
+    unit_scale: float      # sum of the source units' squared norms
+
+
+@dataclass
+class Nearest:
+    index: torch.Tensor               # [k] targets, nearest first
+    sq_dist: torch.Tensor             # [k] squared aligned distances (norm expansion, float64)
+    perms: dict[str, torch.Tensor]    # {group: [k, size]}, one row per target of `index`
+    solved: int                       # assignment problems solved to find them
 
 
 def align(source: torch.Tensor, targets: torch.Tensor, spec: ParamSpec,
@@ -131,11 +249,12 @@ def _matching_cost(src, tgt, perms, group, groups) -> torch.Tensor:
     return cost
 
 
-def _solve(cost: torch.Tensor) -> torch.Tensor:
-    """perm[c, i] = the target unit matched to source unit i (maximising cost[c, i, j])."""
+def _solve(cost: torch.Tensor, maximize: bool = True) -> torch.Tensor:
+    """perm[c, i] = the target unit matched to source unit i (maximising cost[c, i, j], or
+    minimising it)."""
     out = np.empty(cost.shape[:2], dtype=np.int64)
     for k, matrix in enumerate(cost.numpy()):
-        _, cols = linear_sum_assignment(matrix, maximize=True)
+        _, cols = linear_sum_assignment(matrix, maximize=maximize)
         out[k] = cols
     return torch.from_numpy(out)
 

@@ -23,15 +23,18 @@ HULL_K = 64
 class Neighbours:
     aligned_l2: torch.Tensor      # [n] float64: distance to the nearest aligned checkpoint
     hull_residual: torch.Tensor   # [n] float64: distance to the hull of the K nearest
+    nearest: list[torch.Tensor]   # per sample, the K nearest checkpoints, nearest first
+    solved: int                   # assignment problems solved, of n x checkpoints
 
 
 def aligned_neighbours(samples: torch.Tensor, train: torch.Tensor, spec: ParamSpec, groups,
                        exclude=None, k: int = HULL_K) -> Neighbours:
     """`exclude(i)` -> bool [T]: training checkpoints sample i must not be compared with.
 
-    Aligned distances to all checkpoints are ranked through the float64 norm expansion; the K
-    nearest are then materialised, their distances recomputed as direct differences (exact for
-    near-duplicates) and their hull measured.
+    The K nearest aligned checkpoints are found by branch and bound (`Aligner.nearest`: the
+    same as aligning all and ranking their float64 norm-expansion distances); they are then
+    materialised, their distances recomputed as direct differences (exact for near-duplicates)
+    and their hull measured.
     """
     with single_threaded():
         return _aligned_neighbours(samples, train, spec, groups, exclude, k)
@@ -39,19 +42,18 @@ def aligned_neighbours(samples: torch.Tensor, train: torch.Tensor, spec: ParamSp
 
 def _aligned_neighbours(samples, train, spec, groups, exclude, k) -> Neighbours:
     aligner = Aligner(train, spec, groups)
-    nearest, residual = [], []
+    distance, residual, nearest, solved = [], [], [], 0
     for i, sample in enumerate(samples.double()):
-        perms, sq_dist = aligner.match(sample)
-        if exclude is not None:
-            sq_dist = sq_dist.masked_fill(exclude(i), float("inf"))
-        count = min(k, int(torch.isfinite(sq_dist).sum()))
-        near = sq_dist.topk(count, largest=False).indices
-        aligned = aligner.apply(perms, near)
-        nearest.append((aligned - sample).norm(dim=1).min())
+        found = aligner.nearest(sample, k, None if exclude is None else exclude(i))
+        aligned = aligner.take(found.index, found.perms)
+        distance.append((aligned - sample).norm(dim=1).min())
         residual.append(hull_residual(sample, aligned))
+        nearest.append(found.index)
+        solved += found.solved
     empty = torch.empty(0, dtype=torch.float64)
-    return Neighbours(torch.stack(nearest) if nearest else empty,
-                      torch.tensor(residual, dtype=torch.float64) if residual else empty)
+    return Neighbours(torch.stack(distance) if distance else empty,
+                      torch.tensor(residual, dtype=torch.float64) if residual else empty,
+                      nearest, solved)
 
 
 def hull_residual(x: torch.Tensor, points: torch.Tensor) -> float:

@@ -64,6 +64,9 @@ def hub_errors(action: str) -> Iterator[None]:
         status = exc.response.status_code if exc.response is not None else "?"
         if status == 401:
             raise HubError(f"{action}: the Hub rejected the token ({TOKEN_HELP})") from None
+        if status == 412:
+            raise HubError(f"{action}: someone pushed to the repo meanwhile; nothing was "
+                           "written, run the push again to merge with theirs") from None
         raise HubError(f"{action}: the Hub answered {status}: {_first_line(exc)}") from None
     except (*_transport_errors(), ConnectionError) as exc:
         raise HubError(f"{action}: cannot reach the Hub ({_first_line(exc)}); check the "
