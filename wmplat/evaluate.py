@@ -99,7 +99,11 @@ def validate_config(entry: Entry, options: dict[str, Any]) -> dict[str, Any]:
     cls = entry.cls
     if cls.Config is not None:
         try:
-            return cls.Config(**options).model_dump(mode="json")
+            config = cls.Config(**options).model_dump(mode="json")
+            # An optional field left unset is not part of the config: adding one to a method
+            # must not change the config hash (and the results folder) of its earlier rows.
+            return {k: v for k, v in config.items()
+                    if v is not None or cls.Config.model_fields[k].default is not None}
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}"
                                  for e in exc.errors())
