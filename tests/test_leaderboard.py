@@ -88,3 +88,13 @@ def test_a_result_from_a_newer_schema_is_refused(cli, results, tmp_path):
     path.write_text(json.dumps(row))
     proc = cli("leaderboard", "--results-dir", str(tmp_path / "wmplat-results"), ok=False)
     assert "schema_version 9 is newer" in proc.stderr
+
+
+def test_a_config_too_long_for_a_table_is_labelled_by_its_hash():
+    from wmplat.results import config_hash, config_label
+
+    short = {"sigma": 0.1}
+    assert config_label("noise", short) == "noise(sigma=0.1)"
+    long = {f"option_{i}": 1000 * i for i in range(8)}
+    assert config_label("pdiff", long) == f"pdiff(config {config_hash(long)})"
+    assert config_label("pdiff", {**long, "option_0": 1}) != config_label("pdiff", long)

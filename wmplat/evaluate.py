@@ -27,7 +27,15 @@ from .plugins import Plugins, load_plugins
 from .preview import heatmap_preview
 from .progress import status
 from .registry import Entry
-from .results import RESULT, config_hash, read_per_sample, read_result, result_folder, write_result
+from .results import (
+    RESULT,
+    config_hash,
+    config_label,
+    read_per_sample,
+    read_result,
+    result_folder,
+    write_result,
+)
 from .schema import Environment, Metrics, Result
 from .statistics import judge
 from .zoo import Zoo, independent_units
@@ -53,8 +61,7 @@ class Job:
 
     @property
     def label(self) -> str:
-        args = ", ".join(f"{k}={v}" for k, v in self.config.items())
-        return f"{self.name}({args})" if args else self.name
+        return config_label(self.name, self.config)
 
 
 def evaluate(method: str, zoo: str = DEFAULT_ZOO, n_samples: int = DEFAULT_SAMPLES,

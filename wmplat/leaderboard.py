@@ -11,6 +11,7 @@ import io
 import json
 from collections.abc import Sequence
 
+from .results import config_label
 from .schema import Metrics, Result
 
 FORMATS = ("table", "markdown", "json", "csv", "html")
@@ -28,8 +29,7 @@ SHOWN = (("acc", "accuracy_mean"), ("max sim", "max_similarity_median"),
 
 
 def label(row: Result) -> str:
-    args = ", ".join(f"{k}={v}" for k, v in row.config.items())
-    return f"{row.method}({args})" if args else row.method
+    return config_label(row.method, row.config)
 
 
 def sort_rows(rows: Sequence[Result]) -> list[Result]:

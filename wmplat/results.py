@@ -24,6 +24,19 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
+LABEL_ARGS_MAX = 48
+
+
+def config_label(name: str, config: dict[str, Any]) -> str:
+    """`noise(sigma=0.1)`; a config too long to read in a table is named by its hash (the
+    full config is in the result)."""
+    args = ", ".join(f"{k}={v}" for k, v in config.items())
+    if not args:
+        return name
+    return f"{name}({args})" if len(args) <= LABEL_ARGS_MAX else \
+        f"{name}(config {config_hash(config)})"
+
+
 def result_folder(results_dir: Path, zoo: str, method: str, config_hash: str,
                   seed: int | None, n_samples: int) -> Path:
     run = "reference" if seed is None else f"{config_hash}-seed{seed}-n{n_samples}"
