@@ -85,3 +85,88 @@ def test_the_midpoint_of_two_aligned_models_sits_on_their_hull_far_from_both():
     found = aligned_neighbours(mid[None], torch.stack([a, b_shuffled[0]]), spec, groups)
     assert found.hull_residual[0] < 1e-6
     assert abs(float(found.aligned_l2[0]) - float((a - b).norm()) / 2) < 1e-9
+
+
+def clustered_models(sizes, seed=6):
+    """Eight random models, each with five noisy copies whose hidden units are shuffled: [48, P]
+    (near copies are what the bound must separate, far ones what it must rule out)."""
+    g = torch.Generator().manual_seed(seed)
+    base = random_models(sizes, 8, seed=seed)
+    copies = base.repeat_interleave(5, dim=0)
+    copies = copies + 0.05 * torch.randn(copies.shape, generator=g, dtype=torch.float64)
+    perms = [torch.randperm(sizes[1], generator=g) for _ in range(len(copies))]
+    return torch.cat([permute_hidden(c[None], sizes, [p])
+                      for c, p in zip(copies, perms, strict=True)])
+
+
+def test_nearest_finds_what_aligning_every_target_and_ranking_finds():
+    sizes = (7, 12, 4)
+    spec, groups = mlp_spec(sizes), mlp_permutation_groups(sizes)
+    train = clustered_models(sizes)
+    sources = torch.cat([train[::7] + 0.01, random_models(sizes, 3, seed=7), train[:2]])
+    aligner = Aligner(train, spec, groups)
+    solved = []
+    for i, source in enumerate(sources):
+        exclude = torch.arange(len(train)) % 5 == i % 5
+        perms, sq_dist = aligner.match(source)
+        ranked = sq_dist.masked_fill(exclude, float("inf")).topk(10, largest=False).indices
+        found = aligner.nearest(source, 10, exclude)
+        assert torch.equal(found.index, ranked)
+        assert torch.equal(found.sq_dist, sq_dist[ranked])
+        assert torch.equal(found.perms["hidden1"], perms["hidden1"][ranked])
+        assert torch.equal(aligner.take(found.index, found.perms), aligner.apply(perms, ranked))
+        solved.append(found.solved)
+    assert min(solved) >= 10 and sum(solved) < len(sources) * len(train)
+
+
+def test_nearest_returns_fewer_when_fewer_are_allowed():
+    sizes = (3, 4, 2)
+    spec, groups = mlp_spec(sizes), mlp_permutation_groups(sizes)
+    train = random_models(sizes, 6, seed=8)
+    aligner = Aligner(train, spec, groups)
+    allowed_two = torch.tensor([True, False, True, True, False, True])
+    assert len(aligner.nearest(train[0], 64, allowed_two).index) == 2
+    assert len(aligner.nearest(train[0], 64, torch.ones(6, dtype=torch.bool)).index) == 0
+    assert torch.equal(aligner.nearest(train[1], 64).index[:1], torch.tensor([1]))
+
+
+def test_the_lower_bound_never_exceeds_the_ranked_distance_even_for_near_copies():
+    sizes = (64, 32, 10)
+    spec, groups = mlp_spec(sizes), mlp_permutation_groups(sizes)
+    for scale in (1e-3, 1.0, 1e3):
+        train = scale * clustered_models(sizes, seed=9)
+        aligner = Aligner(train, spec, groups)
+        for source in (train[3], train[3] + 1e-9 * scale, scale * random_models(sizes, 1)[0]):
+            _, sq_dist = aligner.match(source)
+            bound = aligner._lower_bound(aligner._costs(source))
+            assert torch.all(bound <= sq_dist)
+            assert torch.all(bound[sq_dist > 0.1 * scale ** 2] > 0)
+
+
+def test_aligned_neighbours_reports_the_nearest_and_excludes_a_samples_own_run():
+    sizes = (6, 5, 3)
+    spec, groups = mlp_spec(sizes), mlp_permutation_groups(sizes)
+    train = clustered_models(sizes, seed=10)
+    samples = train[[0, 12]] + 1e-3
+    runs = torch.arange(len(train)) // 5
+    found = aligned_neighbours(samples, train, spec, groups, k=4,
+                               exclude=lambda i: (runs == runs[[0, 12][i]])[None, :])
+    assert all(len(n) == 4 and not torch.isin(n, torch.tensor([0, 12])).any()
+               for n in found.nearest)
+    assert torch.all(found.aligned_l2 > 0.1)
+    kept = aligned_neighbours(samples, train, spec, groups, k=4,
+                              exclude=lambda i: torch.zeros(1, 1, dtype=torch.bool))
+    assert [int(n[0]) for n in kept.nearest] == [0, 12]
+    assert torch.all(kept.aligned_l2 < 0.01)
+
+
+def test_nearest_with_several_groups_ranks_every_weight_matching():
+    sizes = (6, 5, 4, 3)
+    spec, groups = mlp_spec(sizes), mlp_permutation_groups(sizes)
+    train = random_models(sizes, 12, seed=11)
+    aligner = Aligner(train, spec, groups)
+    perms, sq_dist = aligner.match(train[4] + 0.1)
+    found = aligner.nearest(train[4] + 0.1, 5)
+    assert torch.equal(found.index, sq_dist.topk(5, largest=False).indices)
+    assert int(found.index[0]) == 4 and found.solved == len(train)
+    assert torch.equal(aligner.take(found.index, found.perms), aligner.apply(perms, found.index))

@@ -252,3 +252,4 @@ def test_the_guard_blocks_a_connection_off_the_machine(hub):
 
     assert proc.returncode != 0
     assert "NetworkBlockedError" in proc.stderr and "10.255.255.1:80" in proc.stderr
+    blocked_connections(clear=True)  # consumed: the subprocess's refusal was expected

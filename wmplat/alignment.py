@@ -9,6 +9,11 @@ Alignment is weight matching (Ainsworth et al. 2023, "Git Re-Basin"): for each g
 permutation maximising the inner product of the two models' parameters is a linear assignment
 problem (scipy's `linear_sum_assignment`). With one group this is exact: it minimises the L2
 distance. With several, groups are solved in turn until no permutation changes (a local optimum).
+
+Finding a sample's nearest aligned checkpoints need not align every checkpoint: with one group,
+`Aligner.nearest` orders them by a lower bound of the aligned distance (the dual of the
+assignment problem, from one float32 product) and stops aligning when the bound passes the
+k-th distance found. Its answer is the one aligning every checkpoint would give.
 """
 
 from dataclasses import dataclass
@@ -20,7 +25,7 @@ from scipy.optimize import linear_sum_assignment
 from .params import ParamSpec, unflatten
 
 MAX_SWEEPS = 50
-NEAREST_BATCH = 16         # assignment problems solved between two checks of the bound
+NEAREST_BATCH = 32         # assignment problems solved between two checks of the bound
 SLACK_FACTOR = 10           # safety factor over the float32 error analysis of the lower bound
 
 
@@ -52,8 +57,8 @@ class Aligner:
     """Aligns many target models to one source model at a time.
 
     The targets' per-unit slices are prepared once, so that aligning each new source costs one
-    matrix product per parameter and one assignment problem per target. With one group,
-    `nearest` solves only the assignment problems a lower bound cannot rule out.
+    matrix product and one assignment problem per target. With one group, `nearest` solves only
+    the assignment problems a lower bound cannot rule out.
     """
 
     def __init__(self, targets: torch.Tensor, spec: ParamSpec, groups: list[PermutationGroup]):
@@ -159,10 +164,12 @@ class Aligner:
 
     def _solve_costs(self, costs: "SourceCosts", index: torch.Tensor):
         """Optimal permutations [n, size] of the targets at `index`, squared distances [n]."""
-        dist = self._unit_distances(self.units[index], costs.row).transpose(1, 2).contiguous()
-        cols = _solve(dist, maximize=False)
-        matched = dist.gather(2, cols.unsqueeze(2)).squeeze(2).sum(dim=1)
-        return cols, (matched + costs.fixed[index]).clamp(min=0)
+        dist = self._unit_distances(self.units[index], costs.row).numpy()   # [n, j, i]
+        cols = np.empty((len(dist), self.groups[0].size), dtype=np.int64)
+        for k, matrix in enumerate(dist):
+            cols[k] = linear_sum_assignment(matrix.T)[1]
+        matched = np.take_along_axis(dist, cols[:, None, :], axis=1).sum(axis=(1, 2))
+        return torch.from_numpy(cols), (torch.from_numpy(matched) + costs.fixed[index]).clamp(min=0)
 
     def _lower_bound(self, costs: "SourceCosts") -> torch.Tensor:
         """[T]: a lower bound of each squared aligned distance, never above the float64 value
@@ -249,12 +256,11 @@ def _matching_cost(src, tgt, perms, group, groups) -> torch.Tensor:
     return cost
 
 
-def _solve(cost: torch.Tensor, maximize: bool = True) -> torch.Tensor:
-    """perm[c, i] = the target unit matched to source unit i (maximising cost[c, i, j], or
-    minimising it)."""
+def _solve(cost: torch.Tensor) -> torch.Tensor:
+    """perm[c, i] = the target unit matched to source unit i (maximising cost[c, i, j])."""
     out = np.empty(cost.shape[:2], dtype=np.int64)
     for k, matrix in enumerate(cost.numpy()):
-        _, cols = linear_sum_assignment(matrix, maximize=maximize)
+        _, cols = linear_sum_assignment(matrix, maximize=True)
         out[k] = cols
     return torch.from_numpy(out)
 
