@@ -93,15 +93,17 @@ def _hull_ratio(values, distance):
 def _categorise(flags: dict[str, torch.Tensor], n: int) -> torch.Tensor:
     """The decision list of docs/metrics.md, first match wins:
     memorizes: near one training checkpoint, and no combination of checkpoints explains it
-    better; interpolates: near the checkpoints or their hull otherwise; memorizes: errs like a
-    training checkpoint though far from all in weights; degraded: none of these but worse than
-    the heldout runs; novel: none of these."""
+    better; interpolates: near the checkpoints or their hull otherwise; degraded: worse than
+    the heldout runs; memorizes: as good, but errs like a training checkpoint though far from
+    all in weights; novel: none of these."""
     near_one, explains = flags["near_one"], flags["hull_explains"]
     rules = [                         # highest priority first
         ("memorizes", near_one & ~explains),
         ("interpolates", near_one | flags["near_hull"] | explains),
-        ("memorizes", flags["same_errors"]),
+        # before same_errors: a bad model shares errors with poor checkpoints by being wrong
+        # more often (IoU grows with the error rate), which is no evidence of copying
         ("degraded", flags["degraded"]),
+        ("memorizes", flags["same_errors"]),
     ]
     category = torch.full((n,), CATEGORIES.index("novel"))
     for name, hit in reversed(rules):  # apply lowest priority first, so higher ones overwrite
