@@ -170,3 +170,16 @@ def test_nearest_with_several_groups_ranks_every_weight_matching():
     assert torch.equal(found.index, sq_dist.topk(5, largest=False).indices)
     assert int(found.index[0]) == 4 and found.solved == len(train)
     assert torch.equal(aligner.take(found.index, found.perms), aligner.apply(perms, found.index))
+
+
+def test_without_symmetry_neighbours_are_plain_distances():
+    torch.manual_seed(3)
+    spec = mlp_spec((6, 5, 3))
+    train = torch.randn(30, num_params(spec), dtype=torch.float64)
+    samples = torch.cat([train[:2] + 1e-9, torch.randn(3, num_params(spec),
+                                                       dtype=torch.float64)])
+    found = aligned_neighbours(samples, train, spec, [], k=4)
+    plain = (samples[:, None] - train[None]).norm(dim=2)    # direct differences: exact
+    assert torch.allclose(found.aligned_l2, plain.min(dim=1).values, rtol=1e-9, atol=1e-12)
+    for i, nearest in enumerate(found.nearest):
+        assert torch.equal(nearest, plain[i].topk(4, largest=False).indices)

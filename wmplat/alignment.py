@@ -99,6 +99,9 @@ class Aligner:
     def match(self, source: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Permutations {group: [T, size]} aligning each target to `source` [P], and the
         squared aligned distances [T] (float64 norm expansions, for ranking)."""
+        if not self.groups:  # no symmetry: plain distances, one matrix-vector product
+            src = source.double()
+            return {}, (self.sq_norms - 2 * (self.targets @ src) + src @ src).clamp_min(0)
         if self.units is None:
             perms = self._weight_matching(unflatten(source.double().unsqueeze(0), self.spec))
             aligned = self.apply(perms)
