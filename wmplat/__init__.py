@@ -9,7 +9,7 @@ fast.
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS = {
     "hookimpl": "hookspecs", "Method": "method", "Baseline": "method", "Metric": "metric",
