@@ -98,3 +98,5 @@ def test_a_config_too_long_for_a_table_is_labelled_by_its_hash():
     long = {f"option_{i}": 1000 * i for i in range(8)}
     assert config_label("pdiff", long) == f"pdiff(config {config_hash(long)})"
     assert config_label("pdiff", {**long, "option_0": 1}) != config_label("pdiff", long)
+    subset = {"sigma": 0.06, "params": ["norm1.weight", "norm1.bias", "norm2.weight"]}
+    assert config_label("noise", subset) == "noise(sigma=0.06, params=[3 items])"

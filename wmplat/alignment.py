@@ -17,6 +17,7 @@ k-th distance found. Its answer is the one aligning every checkpoint would give.
 """
 
 from dataclasses import dataclass
+from math import prod
 
 import numpy as np
 import torch
@@ -82,6 +83,12 @@ class Aligner:
             self.fixed_params = self._fixed_params(self.params, len(self.targets))
         else:
             self.units = None
+            # per group and parameter, the targets' units first: [T, size, *other axes]
+            self.layouts = {(g.name, name): self.params[name].movedim(axis + 1, 1).contiguous()
+                            for g in groups for name, axis in g.axes}
+            self.neighbours = {g.name: [h.name for h in groups if h is not g and
+                                        {n for n, _ in h.axes} & {n for n, _ in g.axes}]
+                               for g in groups}
 
     def _group_units(self, params) -> torch.Tensor:
         group = self.groups[0]
@@ -104,8 +111,7 @@ class Aligner:
             return {}, (self.sq_norms - 2 * (self.targets @ src) + src @ src).clamp_min(0)
         if self.units is None:
             perms = self._weight_matching(unflatten(source.double().unsqueeze(0), self.spec))
-            aligned = self.apply(perms)
-            return perms, ((aligned - source.double()) ** 2).sum(dim=1)
+            return perms, ((self.apply(perms) - source.double()) ** 2).sum(dim=1)
         costs = self._costs(source)
         cols, sq_dist = self._solve_costs(costs, torch.arange(len(self.targets)))
         return {self.groups[0].name: cols}, sq_dist
@@ -207,17 +213,57 @@ class Aligner:
         return torch.cat([p.reshape(len(p), -1) for p in permuted], dim=1)
 
     def _weight_matching(self, src) -> dict[str, torch.Tensor]:
+        """Each group's assignment solved in turn, sweep after sweep, until no permutation
+        changes (at most MAX_SWEEPS sweeps).
+
+        A target's problems depend only on its own permutations, so a group is re-solved only
+        for the targets where a group sharing a parameter with it has changed since it was last
+        solved: the others would get the same cost matrix, hence the same answer, again. This
+        gives the permutations that re-solving every target in every sweep gives.
+        """
         count = len(self.targets)
         perms = {g.name: torch.arange(g.size).expand(count, -1).clone() for g in self.groups}
+        stale = {g.name: torch.ones(count, dtype=torch.bool) for g in self.groups}
         for _ in range(MAX_SWEEPS):
-            changed = False
             for group in self.groups:
-                new = _solve(_matching_cost(src, self.params, perms, group, self.groups))
-                changed |= not torch.equal(new, perms[group.name])
-                perms[group.name] = new
-            if not changed:
+                index = stale[group.name].nonzero().squeeze(1)
+                if not len(index):
+                    continue
+                new = _solve(self._matching_cost(src, perms, group, index))
+                moved = index[(new != perms[group.name][index]).any(dim=1)]
+                perms[group.name][index] = new
+                stale[group.name][index] = False
+                for name in self.neighbours[group.name]:
+                    stale[name][moved] = True
+            if not any(s.any() for s in stale.values()):
                 break
         return perms
+
+    def _matching_cost(self, src, perms, group, index) -> torch.Tensor:
+        """[n, size, size]: inner products of source unit i with unit j of the targets at
+        `index`, summed over the group's parameters, with every other group's current
+        permutation applied to the targets."""
+        cost = 0
+        for name, axis in group.axes:
+            others = {_moved(a, axis): perms[g.name][index] for g in self.groups
+                      if g is not group for n, a in g.axes if n == name}
+            t = self._read(self.layouts[group.name, name], index, others)
+            a = src[name][0].movedim(axis, 0).reshape(group.size, -1)
+            cost = cost + (t @ a.T).transpose(1, 2)   # one GEMM: [n * size, r] x [r, size]
+        return cost
+
+    @staticmethod
+    def _read(units: torch.Tensor, index: torch.Tensor, perms) -> torch.Tensor:
+        """[n, size, r]: `units` [T, size, *rest] of the targets at `index`, each axis in `perms`
+        {axis of units[0]: [n, length]} read through its permutation."""
+        count, size = len(index), units.shape[1]
+        if not perms:
+            picked = units if count == len(units) else units.index_select(0, index)
+            return picked.reshape(count, size, -1)
+        grid = units.shape[1:max(perms) + 2]        # the axes up to the last permuted one
+        rows = _positions(grid, perms, index * prod(grid))
+        return units.view(-1, prod(units.shape[len(grid) + 1:])).index_select(
+            0, rows.view(-1)).view(count, size, -1)
 
 
 @dataclass
@@ -246,26 +292,34 @@ def align(source: torch.Tensor, targets: torch.Tensor, spec: ParamSpec,
     return aligner.apply(perms)
 
 
-def _matching_cost(src, tgt, perms, group, groups) -> torch.Tensor:
-    """[c, size, size]: inner products of source unit i with target unit j, summed over the
-    group's parameters, with every other group's current permutation applied to the targets."""
-    others = {g.name: perms[g.name] for g in groups if g is not group}
-    cost = 0
-    for name, axis in group.axes:
-        t = _permute_param(tgt[name], name, others, groups)
-        a = src[name][0].movedim(axis, 0).reshape(group.size, -1)
-        b = t.movedim(axis + 1, 1).reshape(len(t), group.size, -1)
-        cost = cost + (b @ a.T).transpose(1, 2)   # one GEMM: [c * size, r] x [r, size]
-    return cost
+def _moved(axis: int, first: int) -> int:
+    """Where `axis` of a parameter lands when axis `first` is moved to the front."""
+    return 0 if axis == first else axis + 1 if axis < first else axis
+
+
+def _positions(shape, perms, base: torch.Tensor) -> torch.Tensor:
+    """[n, *shape]: flat positions of the entries of n arrays of `shape` that begin at `base`
+    [n], each axis in `perms` {axis: [n, length]} read through its permutation."""
+    pos = base.reshape(-1, *[1] * len(shape))
+    stride = 1
+    for axis in reversed(range(len(shape))):
+        view = [1] * (len(shape) + 1)
+        view[axis + 1] = shape[axis]
+        if axis in perms:
+            view[0] = len(base)
+            step = perms[axis].reshape(view)
+        else:
+            step = torch.arange(shape[axis]).reshape(view)
+        pos = pos + step * stride
+        stride *= shape[axis]
+    return pos
 
 
 def _solve(cost: torch.Tensor) -> torch.Tensor:
     """perm[c, i] = the target unit matched to source unit i (maximising cost[c, i, j])."""
-    out = np.empty(cost.shape[:2], dtype=np.int64)
-    for k, matrix in enumerate(cost.numpy()):
-        _, cols = linear_sum_assignment(matrix, maximize=True)
-        out[k] = cols
-    return torch.from_numpy(out)
+    # scipy maximises by negating the matrix: negating first, contiguously, is the same problem
+    costs = (-cost).contiguous().numpy()
+    return torch.from_numpy(np.stack([linear_sum_assignment(m)[1] for m in costs]))
 
 
 def _permute_param(tensor, name, perms, groups) -> torch.Tensor:

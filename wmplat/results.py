@@ -25,16 +25,25 @@ def config_hash(config: dict[str, Any]) -> str:
 
 
 LABEL_ARGS_MAX = 48
+LABEL_VALUE_MAX = 16
 
 
 def config_label(name: str, config: dict[str, Any]) -> str:
-    """`noise(sigma=0.1)`; a config too long to read in a table is named by its hash (the
-    full config is in the result)."""
-    args = ", ".join(f"{k}={v}" for k, v in config.items())
+    """`noise(sigma=0.1)`; a long list shows its length (`params=[4 items]`), and a config
+    still too long to read in a table is named by its hash (the full config is in the
+    result)."""
+    args = ", ".join(f"{k}={_short(v)}" for k, v in config.items())
     if not args:
         return name
     return f"{name}({args})" if len(args) <= LABEL_ARGS_MAX else \
         f"{name}(config {config_hash(config)})"
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    if len(text) > LABEL_VALUE_MAX and isinstance(value, list | tuple | dict):
+        return f"[{len(value)} items]"
+    return text
 
 
 def result_folder(results_dir: Path, zoo: str, method: str, config_hash: str,
