@@ -114,6 +114,13 @@ def test_an_unknown_revision_is_named(cli, pushed_zoo):
     assert proc.returncode == 1 and "no such revision" in proc.stderr
 
 
+def test_a_registry_file_in_the_environment_extends_the_built_in_one(cli, tmp_path):
+    registry = write_registry(tmp_path / "zoos.yaml", "a" * 40)
+    listed = cli("zoo", "list", env={"WMPLAT_REGISTRY": str(registry)}).stdout
+    assert "digits-mlp" in listed
+    assert f"hub-digits  (hub: dataset {ZOO_REPO} at aaaaaaaaaaaa; not cached)" in listed
+
+
 def test_a_registry_that_pins_a_branch_is_refused(cli, tmp_path):
     registry = write_registry(tmp_path / "zoos.yaml", "main")
     proc = cli("--registry", str(registry), "zoo", "list", ok=False)
