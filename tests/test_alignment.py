@@ -2,9 +2,18 @@
 
 import itertools
 
+import pytest
 import torch
+from scipy.optimize import linear_sum_assignment
 
-from wmplat.alignment import Aligner, align, invariant_signature, mlp_permutation_groups
+from wmplat import alignment
+from wmplat.alignment import (
+    Aligner,
+    PermutationGroup,
+    align,
+    invariant_signature,
+    mlp_permutation_groups,
+)
 from wmplat.neighbours import aligned_neighbours, hull_residual
 from wmplat.params import flatten, num_params, unflatten
 from wmplat.tasks.mlp import mlp_spec
@@ -183,3 +192,96 @@ def test_without_symmetry_neighbours_are_plain_distances():
     assert torch.allclose(found.aligned_l2, plain.min(dim=1).values, rtol=1e-9, atol=1e-12)
     for i, nearest in enumerate(found.nearest):
         assert torch.equal(nearest, plain[i].topk(4, largest=False).indices)
+
+
+# --- several groups: weight matching, checked against the plain procedure ----------------------
+
+CONV_SPEC = [("conv1.weight", (4, 2, 3)), ("conv1.bias", (4,)), ("conv2.weight", (5, 4, 3)),
+             ("conv2.bias", (5,)), ("fc.weight", (3, 5)), ("fc.bias", (3,))]
+CONV_GROUPS = [
+    PermutationGroup("conv1", 4, (("conv1.weight", 0), ("conv1.bias", 0), ("conv2.weight", 1))),
+    PermutationGroup("conv2", 5, (("conv2.weight", 0), ("conv2.bias", 0), ("fc.weight", 1)))]
+
+
+def permuted_model(params: dict, perms: dict, groups) -> dict:
+    """One model's parameters {name: tensor}, unit i of each group taken from unit perms[g][i]."""
+    out = dict(params)
+    for group in groups:
+        if group.name in perms:
+            for name, axis in group.axes:
+                out[name] = out[name].index_select(axis, perms[group.name])
+    return out
+
+
+def plain_weight_matching(source, targets, spec, groups, sweeps):
+    """The procedure as first written: in each sweep, every group's assignment solved for every
+    target, with the other groups' current permutations applied; stop when a whole sweep changes
+    nothing. Returns the permutations and the direct squared distances."""
+    src = {k: v[0] for k, v in unflatten(source[None], spec).items()}
+    models = [{k: v[0] for k, v in unflatten(t[None], spec).items()} for t in targets]
+    perms = [{g.name: torch.arange(g.size) for g in groups} for _ in models]
+    for _ in range(sweeps):
+        changed = False
+        for group in groups:
+            for model, perm in zip(models, perms, strict=True):
+                others = {name: p for name, p in perm.items() if name != group.name}
+                tgt = permuted_model(model, others, groups)
+                cost = sum(src[name].movedim(axis, 0).reshape(group.size, -1)
+                           @ tgt[name].movedim(axis, 0).reshape(group.size, -1).T
+                           for name, axis in group.axes)
+                new = torch.from_numpy(linear_sum_assignment(cost.numpy(), maximize=True)[1])
+                changed |= not torch.equal(new, perm[group.name])
+                perm[group.name] = new
+        if not changed:
+            break
+    aligned = torch.stack([flatten({k: v[None] for k, v in permuted_model(m, p, groups).items()},
+                                   spec)[0] for m, p in zip(models, perms, strict=True)])
+    return ({g.name: torch.stack([p[g.name] for p in perms]) for g in groups},
+            ((aligned - source) ** 2).sum(dim=1))
+
+
+def noisy_permuted_copies(spec, groups, count, seed):
+    """`count` noisy copies of 3 random models, units shuffled in every group: [count, P]."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randn(3, num_params(spec), generator=g, dtype=torch.float64)
+    out = []
+    for i in range(count):
+        noisy = base[i % 3] + 0.3 * torch.randn(num_params(spec), generator=g, dtype=torch.float64)
+        params = {k: v[0] for k, v in unflatten(noisy[None], spec).items()}
+        perms = {grp.name: torch.randperm(grp.size, generator=g) for grp in groups}
+        out.append(flatten({k: v[None] for k, v in permuted_model(params, perms, groups).items()},
+                           spec)[0])
+    return base, torch.stack(out)
+
+
+@pytest.mark.parametrize("sweeps", [1, 2, alignment.MAX_SWEEPS])
+@pytest.mark.parametrize("net", ["mlp", "conv"])
+def test_weight_matching_gives_what_re_solving_every_target_every_sweep_gives(
+        monkeypatch, sweeps, net):
+    sizes = (5, 6, 7, 6, 3)
+    spec, groups = (mlp_spec(sizes), mlp_permutation_groups(sizes)) if net == "mlp" \
+        else (CONV_SPEC, CONV_GROUPS)
+    base, targets = noisy_permuted_copies(spec, groups, 30, seed=12)
+    monkeypatch.setattr(alignment, "MAX_SWEEPS", sweeps)
+    aligner = Aligner(targets, spec, groups)
+    for source in (base[0], base[2] + 0.5 * targets[4], targets[7]):
+        perms, sq_dist = aligner.match(source)
+        want_perms, want_sq = plain_weight_matching(source, targets, spec, groups, sweeps)
+        for group in groups:
+            assert torch.equal(perms[group.name], want_perms[group.name])
+        assert torch.allclose(sq_dist, want_sq, rtol=1e-12, atol=0)
+        assert torch.equal(sq_dist, ((aligner.apply(perms) - source) ** 2).sum(dim=1))
+
+
+def test_a_conv_net_permuted_in_every_group_aligns_back_exactly():
+    base = torch.randn(4, num_params(CONV_SPEC), dtype=torch.float64,
+                       generator=torch.Generator().manual_seed(13))
+    params = {k: v[0] for k, v in unflatten(base[:1], CONV_SPEC).items()}
+    perms = {"conv1": torch.tensor([2, 0, 3, 1]), "conv2": torch.tensor([4, 1, 0, 3, 2])}
+    copy = flatten({k: v[None] for k, v in permuted_model(params, perms, CONV_GROUPS).items()},
+                   CONV_SPEC)
+    assert (copy - base[0]).norm() > 1
+    aligner = Aligner(torch.cat([copy, base[1:]]), CONV_SPEC, CONV_GROUPS)
+    found, sq_dist = aligner.match(base[0])
+    assert torch.equal(aligner.apply(found)[0], base[0]) and float(sq_dist[0]) == 0
+    assert torch.all(sq_dist[1:] > 1)

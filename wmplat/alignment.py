@@ -83,8 +83,9 @@ class Aligner:
             self.fixed_params = self._fixed_params(self.params, len(self.targets))
         else:
             self.units = None
-            # per group and parameter, the targets' units first: [T, size, *other axes]
-            self.layouts = {(g.name, name): self.params[name].movedim(axis + 1, 1).contiguous()
+            # per group axis, the targets' units first: [T, size, *other axes]
+            self.layouts = {(g.name, name, axis):
+                            self.params[name].movedim(axis + 1, 1).contiguous()
                             for g in groups for name, axis in g.axes}
             self.neighbours = {g.name: [h.name for h in groups if h is not g and
                                         {n for n, _ in h.axes} & {n for n, _ in g.axes}]
@@ -111,7 +112,8 @@ class Aligner:
             return {}, (self.sq_norms - 2 * (self.targets @ src) + src @ src).clamp_min(0)
         if self.units is None:
             perms = self._weight_matching(unflatten(source.double().unsqueeze(0), self.spec))
-            return perms, ((self.apply(perms) - source.double()) ** 2).sum(dim=1)
+            aligned = self.apply(perms)
+            return perms, ((aligned - source.double()) ** 2).sum(dim=1)
         costs = self._costs(source)
         cols, sq_dist = self._solve_costs(costs, torch.arange(len(self.targets)))
         return {self.groups[0].name: cols}, sq_dist
@@ -247,7 +249,7 @@ class Aligner:
         for name, axis in group.axes:
             others = {_moved(a, axis): perms[g.name][index] for g in self.groups
                       if g is not group for n, a in g.axes if n == name}
-            t = self._read(self.layouts[group.name, name], index, others)
+            t = self._read(self.layouts[group.name, name, axis], index, others)
             a = src[name][0].movedim(axis, 0).reshape(group.size, -1)
             cost = cost + (t @ a.T).transpose(1, 2)   # one GEMM: [n * size, r] x [r, size]
         return cost
