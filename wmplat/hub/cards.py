@@ -33,7 +33,7 @@ def zoo_card(zoo: Zoo, repo_id: str) -> str:
 # {m.name}: a model zoo for wmplat
 
 Checkpoints of one architecture, for testing whether a generative model of weights makes new
-models or memorizes its training checkpoints with [wmplat](https://pypi.org/project/wmplat/).
+models or memorizes its training checkpoints with wmplat (`pip install wmplat`).
 
 - task: `{m.task}`
 - architecture: {m.architecture}, {zoo.num_params:,} parameters
@@ -87,7 +87,7 @@ def leaderboard_card(rows: Sequence[Result], repo_id: str, table_path: str,
     return _front_matter(metadata) + f"""
 # wmplat leaderboard
 
-Results of [wmplat](https://pypi.org/project/wmplat/): does a generative model of weights make
+Results of wmplat: does a generative model of weights make
 new models, or memorize its training checkpoints? Each method sits beside baselines that need
 no learning and beside freshly trained models (`fresh`), on the zoos {", ".join(zoos)}.
 

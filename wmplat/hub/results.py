@@ -63,13 +63,19 @@ def _remote_results(api, repo_id: str, head: str | None) -> dict[str, Result]:
     stops the push rather than being dropped from the table."""
     if head is None:
         return {}
-    paths = [p for p in api.list_repo_files(repo_id, repo_type="dataset", revision=head)
-             if p.startswith(RESULTS_DIR + "/") and p.endswith(".json")]
+    from huggingface_hub import snapshot_download
+
+    # one parallel download of every result file at `head`, into the client's cache
+    folder = Path(snapshot_download(repo_id, repo_type="dataset", revision=head,
+                                    allow_patterns=[f"{RESULTS_DIR}/**/*.json"],
+                                    token=api.token))
+    paths = sorted(p.relative_to(folder).as_posix()
+                   for p in (folder / RESULTS_DIR).rglob("*.json")) \
+        if (folder / RESULTS_DIR).is_dir() else []
     found = {}
     for path in paths:
-        local = api.hf_hub_download(repo_id, path, repo_type="dataset", revision=head)
         try:
-            data = json.loads(Path(local).read_text(encoding="utf-8"))
+            data = json.loads((folder / path).read_text(encoding="utf-8"))
             found[path] = parse_model(Result, data, f"{repo_id}/{path}", ResultError)
         except (json.JSONDecodeError, ResultError) as exc:
             raise HubError(f"{repo_id}/{path} is not a wmplat result ({exc}); fix or remove "
