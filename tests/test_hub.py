@@ -270,8 +270,10 @@ def test_a_foreign_file_in_the_results_folder_stops_the_push(cli, hub, results_d
 # --- the real Hub ---------------------------------------------------------------------------
 
 @pytest.mark.network
-@pytest.mark.skipif(not os.environ.get("WMPLAT_TEST_HUB_REPO"),
-                    reason="set WMPLAT_TEST_HUB_REPO=OWNER/NAME and HF_TOKEN to push there")
+@pytest.mark.skipif(not (os.environ.get("WMPLAT_TEST_HUB_REPO")
+                         and os.environ.get("WMPLAT_TEST_HUB_TOKEN")),
+                    reason="set WMPLAT_TEST_HUB_REPO=OWNER/NAME and WMPLAT_TEST_HUB_TOKEN (a "
+                           "write token) to push there")
 def test_the_real_hub_round_trip(tmp_path, default_zoo):
     """Against huggingface.co: push the default zoo to a scratch repo, pull it at the commit."""
     import subprocess
@@ -279,9 +281,10 @@ def test_the_real_hub_round_trip(tmp_path, default_zoo):
     from conftest import WMPLAT
 
     repo = os.environ["WMPLAT_TEST_HUB_REPO"]
+    # the test hub's settings (endpoint, token, cache, guard) replaced by the real Hub's
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("HF_ENDPOINT", "WMPLAT_NETGUARD"))}
-    env["HF_HOME"] = str(tmp_path / "hf")
+           if not k.startswith(("HF_", "WMPLAT_NETGUARD"))}
+    env.update(HF_HOME=str(tmp_path / "hf"), HF_TOKEN=os.environ["WMPLAT_TEST_HUB_TOKEN"])
     run = [WMPLAT]
     out = subprocess.run([*run, "zoo", "push", "digits-mlp", "--repo", repo], env=env,
                          check=True, capture_output=True, text=True).stdout
