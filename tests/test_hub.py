@@ -44,6 +44,10 @@ def test_a_pushed_zoo_has_the_files_of_the_local_zoo_and_a_card(pushed_zoo, hub,
     metadata = yaml.safe_load(card.split("---")[1])
     assert metadata["license"] == "cc-by-4.0"
     assert "wmplat" in metadata["tags"] and "digits-mlp" in metadata["tags"]
+    assert metadata["wmplat"] == {"zoo": "digits-mlp", "task": "digits-mlp",
+                                  "architecture": "mlp 64-32-10 relu (2,410 parameters)",
+                                  "num_params": 2410, "models": {"train": 320, "heldout": 160},
+                                  "schema_version": 1}
     for fact in ("mlp 64-32-10", "2,410 parameters", "| train | 320 | 64 |", "wmplat evaluate"):
         assert fact in card
 

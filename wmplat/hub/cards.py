@@ -23,7 +23,11 @@ def zoo_card(zoo: Zoo, repo_id: str) -> str:
     splits = {s: [x for x in m.models if x.split == s] for s in ("train", "heldout")}
     metadata = {"license": hub_license(m.license),
                 "tags": ["wmplat", "model-zoo", "weight-space", m.task],
-                "pretty_name": f"wmplat model zoo {m.name}"}
+                "pretty_name": f"wmplat model zoo {m.name}",
+                "wmplat": {"zoo": m.name, "task": m.task, "architecture": m.architecture,
+                           "num_params": zoo.num_params,
+                           "models": {s: len(ms) for s, ms in splits.items()},
+                           "schema_version": m.schema_version}}
     rows = "\n".join(
         f"| {s} | {len(ms)} | {len({x.run for x in ms})} | "
         f"{min(x.quality for x in ms):.3f}-{max(x.quality for x in ms):.3f} |"
