@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ..errors import HubError, ResultError
 from ..leaderboard import render
-from ..results import result_folder
-from ..schema import Metrics, Result, parse_model
+from ..results import read_result, result_folder
+from ..schema import Metrics, Result
 from .cards import leaderboard_card
 from .client import hub_errors
 
@@ -75,9 +75,8 @@ def _remote_results(api, repo_id: str, head: str | None) -> dict[str, Result]:
     found = {}
     for path in paths:
         try:
-            data = json.loads((folder / path).read_text(encoding="utf-8"))
-            found[path] = parse_model(Result, data, f"{repo_id}/{path}", ResultError)
-        except (json.JSONDecodeError, ResultError) as exc:
+            found[path] = read_result(folder / path)
+        except ResultError as exc:
             raise HubError(f"{repo_id}/{path} is not a wmplat result ({exc}); fix or remove "
                            "it before pushing, so that no row is lost") from None
     return found

@@ -12,6 +12,7 @@ from .cards import zoo_card
 from .client import hub_errors
 
 CARD = "README.md"
+ZOO_FILES = [MANIFEST, "*.safetensors"]   # what a pull downloads
 
 
 def pull_zoo(name: str, repo_id: str, repo_type: str, revision: str, task: Task) -> Zoo:
@@ -32,17 +33,15 @@ def _download(repo_id: str, repo_type: str, revision: str, name: str, where: str
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    args = {"repo_id": repo_id, "repo_type": repo_type, "revision": revision,
-            "allow_patterns": [MANIFEST, "*.safetensors"]}
     if COMMIT.match(revision):  # a pinned commit never changes: no need to ask the Hub
-        try:
-            return Path(snapshot_download(**args, local_files_only=True))
-        except LocalEntryNotFoundError:
-            pass
+        cached = _cached(repo_id, repo_type, revision)
+        if cached is not None:
+            return cached
     status(f"pulling {where} into the Hugging Face cache ...")
     try:
         with hub_errors(f"pulling {where}"):
-            return Path(snapshot_download(**args))
+            return Path(snapshot_download(repo_id, repo_type=repo_type, revision=revision,
+                                          allow_patterns=ZOO_FILES))
     except LocalEntryNotFoundError:
         raise HubError(f"{where} is not in the Hugging Face cache, and the Hub cannot be "
                        "reached (offline: HF_HUB_OFFLINE is set, or no network). Run "
@@ -50,26 +49,29 @@ def _download(repo_id: str, repo_type: str, revision: str, name: str, where: str
                        "reachable, then copy its cache (HF_HUB_CACHE) here") from None
 
 
-def is_cached(repo_id: str, repo_type: str, revision: str) -> bool:
+def _cached(repo_id: str, repo_type: str, revision: str) -> Path | None:
+    """The zoo's snapshot folder in the Hugging Face cache, without asking the Hub."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        snapshot_download(repo_id, repo_type=repo_type, revision=revision,
-                          allow_patterns=[MANIFEST, "*.safetensors"], local_files_only=True)
+        return Path(snapshot_download(repo_id, repo_type=repo_type, revision=revision,
+                                      allow_patterns=ZOO_FILES, local_files_only=True))
     except LocalEntryNotFoundError:
-        return False
-    return True
+        return None
+
+
+def is_cached(repo_id: str, repo_type: str, revision: str) -> bool:
+    return _cached(repo_id, repo_type, revision) is not None
 
 
 def _forget(repo_id: str, repo_type: str, commit: str) -> None:
     from huggingface_hub import scan_cache_dir
 
-    for repo in scan_cache_dir().repos:
-        if repo.repo_id == repo_id and repo.repo_type == repo_type:
-            hashes = [r.commit_hash for r in repo.revisions if r.commit_hash == commit]
-            if hashes:
-                scan_cache_dir().delete_revisions(*hashes).execute()
+    cache = scan_cache_dir()
+    if any(r.commit_hash == commit for repo in cache.repos
+           if repo.repo_id == repo_id and repo.repo_type == repo_type for r in repo.revisions):
+        cache.delete_revisions(commit).execute()
 
 
 def push_zoo(zoo: Zoo, repo_id: str, token: str) -> str:
