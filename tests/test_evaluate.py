@@ -59,7 +59,8 @@ def test_a_result_records_seed_sizes_versions_and_config(evaluated):
     assert row["environment"]["torch"] == torch.__version__
     assert {k: v.shape for k, v in per_sample.items()} == {
         name: (32,) for name in ("accuracy", "max_similarity", "min_l2", "aligned_l2",
-                                 "hull_residual", "error_consistency", "category")}
+                                 "hull_residual", "error_consistency", "category",
+                                 "heldout_l2", "heldout_copy")}
     noise, _ = evaluated[2]["noise sigma=0.1"]
     assert noise["config"] == {"sigma": 0.1} and noise["seed"] == 3
 

@@ -21,6 +21,7 @@ from . import __version__
 from .alignment import check_groups
 from .defaults import DEFAULT_RESULTS_DIR, DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_ZOO
 from .errors import ConfigError, PluginError, ResultError
+from .heldout_copies import copy_radius, heldout_l2, is_copy
 from .method import Method
 from .metric import BehaviourCache, EvalContext, MetricValues
 from .plugins import Plugins, load_plugins
@@ -43,7 +44,8 @@ from .zoos import open_zoo
 
 FRESH, TRAIN = "fresh", "train"
 STATISTICS = ("replica_rate", "interpolation_rate", "degraded_rate", "novel_good_rate",
-              "novelty_auc", "novelty_auc_ci", "verdict")
+              "novelty_auc", "novelty_auc_ci", "verdict", "heldout_l2", "heldout_copy",
+              "heldout_copy_rate")
 
 
 @dataclass
@@ -208,12 +210,21 @@ class Evaluation:
         else:
             samples, runs = generate(job, self.zoo, self.n_samples, self.seed), None
         summary, per_sample = score(samples, self.zoo, self.cache, runs)
+        per_sample["heldout_l2"] = heldout_l2(
+            samples, self.zoo.heldout_weights(), self.zoo.param_spec,
+            self.zoo.task.permutation_groups, runs if job is REFERENCE else None,
+            self.cache.runs("heldout"))
         null = per_sample if job is REFERENCE else self.null()
         judged = judge(per_sample, null, leave_one_out=job is REFERENCE)
         per_sample["category"] = judged.category
+        copies = is_copy(per_sample["heldout_l2"], copy_radius(null["heldout_l2"]))
+        per_sample["heldout_copy"] = copies
+        summary["heldout_copy_rate"] = float(copies.double().mean())
         preview = heatmap_preview(samples, self.zoo.train_weights(), self.zoo.param_spec,
                                   self.zoo.task.permutation_groups, self._own_run(runs))
         verdict = judged.summary.pop("verdict")
+        if copies.any():   # the method saw what it must never see: no verdict stands
+            verdict = "invalid"
         result = Result(
             method=job.name, kind=job.kind, method_version=self._version(job),
             zoo=self.zoo.name, zoo_revision=self.zoo.revision, task=self.zoo.task.name,

@@ -102,8 +102,12 @@ def header(cols: Sequence[tuple[str, str]]) -> list[str]:
 def cells(row: Result, rows: Sequence[Result], cols: Sequence[tuple[str, str]]) -> list[str]:
     """One row of one zoo's table, in the order of `header`."""
     return [label(row), row.kind, str(row.n_samples), _fmt(row.seed),
-            *(_cell(row, m) for _, m in cols), row.verdict or "–",
+            *(_cell(row, m) for _, m in cols), _verdict(row),
             ", ".join(dominated_by(row, rows)) if row.kind == "method" else ""]
+
+
+def _verdict(row: Result) -> str:
+    return "INVALID" if row.verdict == "invalid" else row.verdict or "–"
 
 
 def title(rows: Sequence[Result]) -> str:
@@ -111,18 +115,29 @@ def title(rows: Sequence[Result]) -> str:
     return f"zoo {rows[0].zoo} (revision {revisions}, task {rows[0].task})"
 
 
+def invalid_notices(rows: Sequence[Result]) -> list[str]:
+    """One sentence per invalid row: why it is no result (docs/trust.md)."""
+    return [f"INVALID {label(r)} (seed {_fmt(r.seed)}): "
+            f"{round((r.metrics.heldout_copy_rate or 0) * r.n_samples)} of its {r.n_samples} "
+            "samples are copies of heldout runs, models no method may see; this row is no "
+            "result (docs/trust.md)" for r in rows if r.verdict == "invalid"]
+
+
 def _grid(rows: list[Result], fmt: str) -> str:
     cols = columns(rows)
     head = header(cols)
     body = [cells(r, rows, cols) for r in rows]
+    notices = invalid_notices(rows)
     if fmt == "markdown":
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
                   for row in body]
+        lines += [f"\n> **{n}**" for n in notices]
         return f"### {title(rows)}\n\n" + "\n".join(lines)
     widths = [max(len(x) for x in col) for col in zip(head, *body, strict=True)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
              for row in [head, ["-" * w for w in widths], *body]]
+    lines += [f"! {n}" for n in notices]
     return title(rows) + "\n" + "\n".join(lines)
 
 

@@ -20,7 +20,16 @@ from . import __version__, figures
 from .atomic import write_text_atomic
 from .errors import ResultError
 from .figures import Preview, Series
-from .leaderboard import cells, columns, dominated_by, header, label, sort_rows, title
+from .leaderboard import (
+    cells,
+    columns,
+    dominated_by,
+    header,
+    invalid_notices,
+    label,
+    sort_rows,
+    title,
+)
 from .results import PER_SAMPLE, PREVIEW, read_per_sample, read_preview, read_results_with_folders
 from .schema import Result
 from .statistics import CATEGORIES
@@ -55,7 +64,7 @@ def _zoo_section(rows: list[Result], folders: dict[int, Path], numbers: Iterator
               for r, n, s in zip(rows, names, styles, strict=True)]
     heading = "Zoo " + title(rows).removeprefix("zoo ")
     parts = [f'<section id="zoo-{_slug(zoo)}">', f"<h2>{_e(heading)}</h2>",
-             _table(rows, names, styles), _reading_guide(rows)]
+             *_invalid_html(rows), _table(rows, names, styles), _reading_guide(rows)]
     if any("accuracy" in s.values and "max_similarity" in s.values for s in series):
         parts.append(_scatter_figure(zoo, series, next(numbers)))
     if any("min_l2" in s.values for s in series):
@@ -139,6 +148,10 @@ def _table(rows: list[Result], names: list[str], styles: list[figures.Style]) ->
                                       f"{_e(row.verdict or '–')}</td>")
         lines.append(f'<tr class="{row.kind}">' + "".join(tds) + "</tr>")
     return "\n".join([*lines, "</tbody>", "</table>"])
+
+
+def _invalid_html(rows: list[Result]) -> list[str]:
+    return [f'<p class="invalid" role="alert">{_e(n)}</p>' for n in invalid_notices(rows)]
 
 
 def _cell_html(value: str) -> str:
@@ -263,7 +276,9 @@ set, in function and in weight space</dd>
 heldout runs): <span class="verdict novel">novel</span> as far from the training set as a fresh
 run and as good; <span class="verdict interpolates">interpolates</span> close to a combination of
 training checkpoints; <span class="verdict memorizes">memorizes</span> close to one checkpoint, or
-errs like one; <span class="verdict degraded">degraded</span> worse than the heldout runs.</p>"""
+errs like one; <span class="verdict degraded">degraded</span> worse than the heldout runs;
+<span class="verdict invalid">invalid</span> some samples copy heldout runs, which no method may
+see: the row is no result (docs/trust.md).</p>"""
 
 CSS = """
 body { margin: 0; background: #fff; color: #1a1a1a;
@@ -299,6 +314,8 @@ td.verdict { border-radius: 0; }
 .verdict.interpolates { background: #fff1c7; color: #7a5600; }
 .verdict.memorizes { background: #f9d4d0; color: #8e1b12; }
 .verdict.degraded { background: #e3e3e3; color: #444; }
+.verdict.invalid { background: #8e1b12; color: #fff; font-weight: bold; }
+p.invalid { background: #8e1b12; color: #fff; font-weight: bold; padding: 8px 12px; }
 figure { margin: 26px 0 10px; }
 figure img { display: block; max-width: 100%; height: auto; margin: 0 auto; }
 figcaption { font-size: 13.5px; color: #333; margin-top: 6px; }

@@ -137,6 +137,8 @@ class Metrics(BaseModel):
     novelty_auc_ci: tuple[float, float] | None = None
     replica_rate: float | None = None
     novel_good_rate: float | None = None
+    # share of samples that copy a heldout model (docs/trust.md); any makes the row invalid
+    heldout_copy_rate: float | None = None
 
 
 class Environment(StrictModel):
@@ -160,7 +162,7 @@ class Result(StrictModel):
     config: dict[str, Any]
     config_hash: str
     metrics: Metrics
-    verdict: Literal["novel", "interpolates", "memorizes", "degraded"] | None = None
+    verdict: Literal["novel", "interpolates", "memorizes", "degraded", "invalid"] | None = None
     environment: Environment
     created_at: datetime
     wall_seconds: float

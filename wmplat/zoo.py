@@ -17,9 +17,11 @@ from safetensors.torch import load_file, save_file
 from . import __version__
 from .atomic import write_text_atomic
 from .errors import ZooError
+from .heldout_copies import check_independent_splits
 from .params import ParamSpec, flatten, normalize_spec, num_params, unflatten
 from .schema import ModelRecord, ZooManifest, check_schema_version, parse_model
 from .task import BuiltZoo, Task
+from .train_view import TrainZoo
 
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
@@ -37,19 +39,17 @@ def independent_units(models: list[ModelRecord]) -> list[int]:
 class Zoo:
     """Checkpoints of one task's architecture, split by training run into train and heldout.
 
-    What a method may use: `train_weights()`, `num_params`, `param_spec`, `flatten`,
-    `unflatten`, `train_models()` and `task`. Methods are handed `without_heldout()`.
+    The runner's and the metrics' view, both splits visible. Methods are handed
+    `without_heldout()`, a `TrainZoo` that holds the train split only.
     """
 
     def __init__(self, manifest: ZooManifest, weights: torch.Tensor, task: Task,
-                 revision: str | None, heldout_visible: bool = True,
-                 folder: Path | None = None):
+                 revision: str | None, folder: Path | None = None):
         self.manifest = manifest
         self.folder = folder                  # where it was loaded from
         self.task = task
         self.revision = revision
         self._weights = weights
-        self._heldout_visible = heldout_visible
         self._spec = normalize_spec((p.name, p.shape) for p in manifest.param_spec)
         self._train = [i for i, m in enumerate(manifest.models) if m.split == "train"]
         self._heldout = [i for i, m in enumerate(manifest.models) if m.split == "heldout"]
@@ -80,25 +80,15 @@ class Zoo:
         return [self.manifest.models[i] for i in self._train]
 
     def heldout_weights(self) -> torch.Tensor:
-        self._check_heldout()
         return self._weights[self._heldout].clone()
 
     def heldout_models(self) -> list[ModelRecord]:
-        self._check_heldout()
         return [self.manifest.models[i] for i in self._heldout]
 
-    def without_heldout(self) -> "Zoo":
-        """The same zoo with its heldout split hidden, weights and records: what a method is
-        given."""
-        train = [self.manifest.models[i] for i in self._train]
-        manifest = self.manifest.model_copy(update={"models": train})
-        return Zoo(manifest, self._weights[self._train], self.task, self.revision,
-                   heldout_visible=False)
-
-    def _check_heldout(self) -> None:
-        if not self._heldout_visible:
-            raise ZooError("the heldout split is not available to methods: they learn from "
-                           "the train split only")
+    def without_heldout(self) -> TrainZoo:
+        """What a method is given: copies of the train split, and a task that only judges."""
+        return TrainZoo(self.name, self._weights[self._train], self.train_models(),
+                        self._spec, self.task, self.manifest.provenance)
 
 
 def sha256_file(path: Path) -> str:
@@ -136,6 +126,8 @@ def load_zoo(folder: Path, task: Task, revision: str | None = None) -> Zoo:
     if WEIGHTS not in {r.path for r in manifest.files}:
         raise ZooError(f"{folder / MANIFEST}: files must list {WEIGHTS}")
     weights = _read_weights(folder / WEIGHTS, manifest, task)
+    heldout = [m for m in manifest.models if m.split == "heldout"]
+    check_independent_splits(manifest, weights, independent_units(heldout), str(folder))
     if revision is None:
         revision = "local-" + sha256_file(folder / MANIFEST)[:12]
     return Zoo(manifest, weights, task, revision, folder=folder)

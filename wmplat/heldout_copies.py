@@ -1,0 +1,78 @@
+"""Copies across the heldout boundary: samples that copy a heldout model, and zoos whose heldout
+split copies its train split.
+
+A method must never see the heldout runs. `TrainZoo` keeps them out of its API, but nothing in
+one process stops a plugin from reading the zoo's files or walking the interpreter's objects,
+so every row is also compared with the heldout runs (docs/trust.md):
+
+    heldout_l2(g)  distance from sample g to its nearest heldout checkpoint, after alignment
+                   (the task's permutation groups; plain L2 without any)
+    radius         half the smallest distance between checkpoints of two different heldout runs
+                   (from the `fresh` row: each heldout run against the other runs)
+
+A sample with heldout_l2 < radius is a *heldout copy*. Balls of that radius around the
+checkpoints of different heldout runs do not overlap, so such a sample is nearer to one heldout
+run than that run is to any other: a copy or a near-copy of it, never what an independent
+training gives. A row with any heldout copy is `invalid`.
+
+At load, the same rule in plain L2 refuses a zoo whose heldout split holds copies of train
+checkpoints: its splits are not independent, and every copy of them would read `novel`.
+"""
+
+import torch
+
+from .errors import ZooError
+from .neighbours import aligned_neighbours
+from .params import ParamSpec
+
+
+def heldout_l2(samples: torch.Tensor, heldout: torch.Tensor, spec: ParamSpec, groups,
+               own_units: torch.Tensor | None = None,
+               heldout_units: torch.Tensor | None = None) -> torch.Tensor:
+    """[n] float64: each sample's aligned distance to its nearest heldout checkpoint, leaving
+    out the checkpoints of the sample's own unit (`own_units[i]`) when the samples are heldout
+    runs themselves."""
+    exclude = None
+    if own_units is not None:
+        exclude = lambda i: heldout_units == own_units[i]  # noqa: E731
+    return aligned_neighbours(samples, heldout, spec, groups, exclude=exclude, k=1).aligned_l2
+
+
+def copy_radius(null_l2: torch.Tensor) -> float:
+    """Half the smallest distance from a heldout run to another; 0 (nothing can be flagged)
+    when the heldout split has a single unit."""
+    smallest = float(null_l2.min()) if len(null_l2) else float("inf")
+    return smallest / 2 if smallest < float("inf") else 0.0
+
+
+def is_copy(distance: torch.Tensor, radius: float) -> torch.Tensor:
+    return distance.double() < radius
+
+
+def check_independent_splits(manifest, weights: torch.Tensor, heldout_units: list[int],
+                             source: str) -> None:
+    """Refuse a zoo whose heldout checkpoints copy train checkpoints (plain L2 within the
+    heldout runs' copy radius, or equal). `heldout_units`: the independent unit of each heldout
+    model, in manifest order."""
+    from .metrics.min_l2 import nearest_l2  # a metric module imports wmplat.zoo, which calls this
+
+    held = [i for i, m in enumerate(manifest.models) if m.split == "heldout"]
+    train = [i for i, m in enumerate(manifest.models) if m.split == "train"]
+    h, t = weights[held], weights[train]
+    held_units = torch.tensor(heldout_units)
+    same_unit = lambda a, b: held_units[a:b, None] == held_units[None, :]  # noqa: E731
+    radius = copy_radius(nearest_l2(h, h, same_unit))
+    to_train = nearest_l2(h, t)
+    copies = (to_train < radius) | (to_train == 0)
+    if not copies.any():
+        return
+    names = []
+    for i in copies.nonzero().flatten().tolist()[:5]:
+        nearest = int((t.double() - h[i].double()).norm(dim=1).argmin())
+        names.append(f"{manifest.models[held[i]].id} ~ {manifest.models[train[nearest]].id} "
+                     f"(L2 {float(to_train[i]):.3g})")
+    more = f" and {int(copies.sum()) - len(names)} more" if copies.sum() > len(names) else ""
+    raise ZooError(f"{source}: {int(copies.sum())} heldout models copy train checkpoints: "
+                   f"{', '.join(names)}{more}; closer than half the smallest distance between "
+                   f"two heldout runs ({radius:.3g}), so the splits are not independent. Split "
+                   "the zoo by independently trained runs")
