@@ -148,7 +148,7 @@ def test_force_recomputes(cli, tmp_path):
 
 def test_set_passes_validated_options_to_the_method(cli, default_zoo):
     cli("evaluate", "--method", "scaled", "--samples", "4", "--set", "scale=0.5")
-    [path] = (cli.cwd / "wmplat-results" / "digits-mlp" / "scaled").rglob("result.json")
+    [path] = (cli.cwd / "wmplat-results").rglob("scaled/*/result.json")
     assert json.loads(path.read_text())["config"] == {"scale": 0.5}
 
 

@@ -32,10 +32,11 @@ from .results import (
     RESULT,
     config_hash,
     config_label,
-    read_per_sample,
-    read_result,
+    prepare_results_dir,
+    read_row,
     result_folder,
     write_result,
+    zoo_key,
 )
 from .schema import Environment, Metrics, Result
 from .statistics import judge
@@ -43,6 +44,8 @@ from .zoo import Zoo, independent_units
 from .zoos import open_zoo
 
 FRESH, TRAIN = "fresh", "train"
+# per-sample values the runner itself stores beside the metrics'
+RUNNER_PER_SAMPLE = ("category", "heldout_l2", "heldout_copy")
 STATISTICS = ("replica_rate", "interpolation_rate", "degraded_rate", "novel_good_rate",
               "novelty_auc", "novelty_auc_ci", "verdict", "heldout_l2", "heldout_copy",
               "heldout_copy_rate")
@@ -82,6 +85,7 @@ def evaluate(method: str, zoo: str = DEFAULT_ZOO, n_samples: int = DEFAULT_SAMPL
             plugins.generators.get(name)
     plugins.metrics.check_no_conflicts()
     main_job = Job(method, entry.kind, validate_config(entry, options or {}), entry)
+    prepare_results_dir(results_dir)
     opened = open_zoo(zoo, plugins, revision)
     check_task_symmetry(opened)
     jobs = [main_job] + [j for j in baseline_jobs(plugins, opened) if not _same(j, main_job)]
@@ -160,9 +164,12 @@ class Evaluation:
         self.cache = BehaviourCache(zoo)
         self._done: dict[Path, Result] = {}
         self._null: dict[str, torch.Tensor] | None = None
+        self.per_sample_names = {*RUNNER_PER_SAMPLE, *(
+            name for entry in load_plugins().metrics.entries() for name in entry.cls.per_sample)}
 
     def folder(self, job: Job) -> Path:
-        return result_folder(self.results_dir, self.zoo.name, job.name, config_hash(job.config),
+        return result_folder(self.results_dir, zoo_key(self.zoo.name, self.zoo.revision),
+                             job.name, config_hash(job.config),
                              None if job.is_reference else self.seed, self.n_samples)
 
     def run(self, job: Job) -> Result:
@@ -172,11 +179,10 @@ class Evaluation:
         return self._done[folder]
 
     def null(self) -> dict[str, torch.Tensor]:
-        """Per-sample values of the heldout runs, computed (or read back) on first use."""
+        """Per-sample values of the heldout runs, computed or read back (and checked) on first
+        use."""
         if self._null is None:
             self.run(REFERENCE)
-            if self._null is None:
-                self._null = read_per_sample(self.folder(REFERENCE))
         return self._null
 
     def _own_run(self, runs: torch.Tensor | None):
@@ -190,18 +196,38 @@ class Evaluation:
         return __version__ if job.is_reference else job.entry.provider.version
 
     def _reuse(self, job: Job, folder: Path) -> Result | None:
-        if self.force or not (folder / RESULT).is_file():
+        """The stored row, if it is whole, checks out and was computed from exactly this job;
+        else None, with a one-line note why it is recomputed."""
+        if self.force or not folder.exists():
             return None
         try:
-            stored = read_result(folder / RESULT)
+            stored, values = read_row(folder, self.per_sample_names)
         except ResultError as exc:
-            status(f"  stored result is unreadable, recomputing: {exc}")
+            status(f"  recomputing: the stored row does not check out: {exc}")
             return None
-        if (stored.zoo_revision, stored.method_version, stored.environment.wmplat) != \
-                (self.zoo.revision, self._version(job), __version__):
+        if reason := self._mismatch(job, stored):
+            status(f"  recomputing {folder}: {reason}")
             return None
+        if job is REFERENCE:
+            self._null = values
         status(f"  reusing {folder / RESULT}")
         return stored
+
+    def _mismatch(self, job: Job, stored: Result) -> str | None:
+        """What differs between a stored row and the row `job` would compute, if anything."""
+        split = "heldout" if job is REFERENCE else "train"
+        n = len(self.cache.runs(split).unique()) if job.is_reference else self.n_samples
+        expected = {
+            "method": job.name, "kind": job.kind, "config": job.config,
+            "seed": None if job.is_reference else self.seed, "n_samples": n,
+            "zoo": self.zoo.name, "zoo_revision": self.zoo.revision, "task": self.zoo.task.name,
+            "method_version": self._version(job)}
+        for field, value in expected.items():
+            if getattr(stored, field) != value:
+                return f"its {field} is {getattr(stored, field)!r}, not {value!r}"
+        if stored.environment.wmplat != __version__:
+            return f"computed by wmplat {stored.environment.wmplat}, this is {__version__}"
+        return None
 
     def _compute(self, job: Job, folder: Path) -> Result:
         start = time.perf_counter()
@@ -210,27 +236,15 @@ class Evaluation:
         else:
             samples, runs = generate(job, self.zoo, self.n_samples, self.seed), None
         summary, per_sample = score(samples, self.zoo, self.cache, runs)
-        per_sample["heldout_l2"] = heldout_l2(
-            samples, self.zoo.heldout_weights(), self.zoo.param_spec,
-            self.zoo.task.permutation_groups, runs if job is REFERENCE else None,
-            self.cache.runs("heldout"))
-        null = per_sample if job is REFERENCE else self.null()
-        judged = judge(per_sample, null, leave_one_out=job is REFERENCE)
-        per_sample["category"] = judged.category
-        copies = is_copy(per_sample["heldout_l2"], copy_radius(null["heldout_l2"]))
-        per_sample["heldout_copy"] = copies
-        summary["heldout_copy_rate"] = float(copies.double().mean())
+        verdict, statistics = self._judge(job, samples, runs, per_sample)
         preview = heatmap_preview(samples, self.zoo.train_weights(), self.zoo.param_spec,
                                   self.zoo.task.permutation_groups, self._own_run(runs))
-        verdict = judged.summary.pop("verdict")
-        if copies.any():   # the method saw what it must never see: no verdict stands
-            verdict = "invalid"
         result = Result(
             method=job.name, kind=job.kind, method_version=self._version(job),
             zoo=self.zoo.name, zoo_revision=self.zoo.revision, task=self.zoo.task.name,
             n_samples=len(samples), seed=None if job.is_reference else self.seed,
             config=job.config, config_hash=config_hash(job.config),
-            metrics=Metrics(**summary, **judged.summary), verdict=verdict,
+            metrics=Metrics(**summary, **statistics), verdict=verdict,
             environment=environment(), created_at=datetime.now(UTC),
             wall_seconds=round(time.perf_counter() - start, 3))
         write_result(folder, result, per_sample, preview)
@@ -238,6 +252,24 @@ class Evaluation:
             self._null = per_sample
         status(f"  {verdict or 'done'} in {result.wall_seconds:.1f}s -> {folder / RESULT}")
         return result
+
+    def _judge(self, job: Job, samples: torch.Tensor, runs: torch.Tensor | None,
+               per_sample: dict[str, torch.Tensor]) -> tuple[str | None, dict]:
+        """Judge the samples against the heldout runs, and check that none copies one
+        (docs/trust.md); add the per-sample outcomes to `per_sample`. Returns the verdict and
+        the statistics."""
+        per_sample["heldout_l2"] = heldout_l2(
+            samples, self.zoo.heldout_weights(), self.zoo.param_spec,
+            self.zoo.task.permutation_groups, runs if job is REFERENCE else None,
+            self.cache.runs("heldout"))
+        null = per_sample if job is REFERENCE else self.null()
+        judged = judge(per_sample, null, leave_one_out=job is REFERENCE)
+        copies = is_copy(per_sample["heldout_l2"], copy_radius(null["heldout_l2"]))
+        per_sample.update(category=judged.category, heldout_copy=copies)
+        statistics = {**judged.summary, "heldout_copy_rate": float(copies.double().mean())}
+        verdict = statistics.pop("verdict")
+        # a method that saw what it must never see gets no verdict
+        return ("invalid" if copies.any() else verdict), statistics
 
 
 def final_checkpoints(zoo: Zoo, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -322,6 +354,10 @@ def _compute(entry: Entry, ctx: EvalContext):
     if undeclared:
         raise PluginError(f"{who} returned {sorted(undeclared)}, which it does not declare in "
                           "`per_sample` or `summary`")
+    if missing := sorted(set(entry.cls.per_sample) - set(values.per_sample)):
+        raise PluginError(f"{who} did not return per-sample {missing}, which it declares in "
+                          "`per_sample` (a stored row is reused only with the same per-sample "
+                          "values)")
     n = len(ctx.samples)
     for name, tensor in values.per_sample.items():
         if not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != (n,):

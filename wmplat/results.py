@@ -1,16 +1,19 @@
 """Stored results: one folder per result, `result.json` (the leaderboard row) beside
-`per_sample.safetensors` (every sample's metric values, read only by figures and analysis).
+`per_sample.safetensors` (every sample's metric values, read only by figures and analysis) and
+`preview.safetensors` (the heatmap's extract).
 
-`result.json` is written last, so its presence means the result is complete.
+A row's folder is one unit: written whole into a temporary folder and moved into place at once,
+and read back whole (`read_row`) and checked before anything reuses it.
 """
 
 import hashlib
 import json
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_atomic, write_text_atomic
+from .atomic import atomic_folder
 from .errors import ResultError
 from .schema import Result, check_schema_version, parse_model
 
@@ -56,15 +59,78 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
+def zoo_key(zoo: str, revision: str | None) -> str:
+    """The folder of a zoo's results: its name and revision, so that two revisions of one zoo
+    never share a row (the same key as on the Hub)."""
+    return f"{zoo}@{(revision or 'unversioned')[:16]}"
+
+
+ROW_FILES = (RESULT, PER_SAMPLE, PREVIEW)
+
+
+def is_row_folder(folder: Path) -> bool:
+    """Whether `folder` holds nothing but a row's files, so that wmplat may replace it."""
+    return all(p.name in ROW_FILES and p.is_file() and not p.is_symlink()
+               for p in folder.iterdir())
+
+
 def write_result(folder: Path, result: Result, per_sample: dict,
                  preview: dict | None = None) -> None:
+    """Write a row's files into a temporary folder and move it onto `folder` at once."""
     from safetensors.torch import save_file
 
-    for name, tensors in ((PER_SAMPLE, per_sample), (PREVIEW, preview or {})):
-        tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-        if tensors:
-            write_atomic(folder / name, lambda tmp, t=tensors: save_file(t, tmp))
-    write_text_atomic(folder / RESULT, result.model_dump_json(indent=2) + "\n")
+    if folder.exists() and not (folder.is_dir() and is_row_folder(folder)):
+        raise ResultError(f"{folder} holds something other than a wmplat result "
+                          f"({', '.join(ROW_FILES)}); move it away, or choose another "
+                          "--results-dir")
+    try:
+        with atomic_folder(folder) as tmp:
+            for name, tensors in ((PER_SAMPLE, per_sample), (PREVIEW, preview or {})):
+                tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+                if tensors:
+                    save_file(tensors, tmp / name)
+            (tmp / RESULT).write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ResultError(f"cannot write the result {folder}: {exc.strerror or exc}; free "
+                          "space or choose another --results-dir (nothing was written for this "
+                          "row)") from None
+
+
+def prepare_results_dir(results_dir: Path) -> None:
+    """Make sure results can be written under `results_dir` before any work starts."""
+    if results_dir.exists() and not results_dir.is_dir():
+        raise ResultError(f"--results-dir {results_dir} is a file, not a folder; choose a "
+                          "folder")
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=results_dir).close()
+    except OSError as exc:
+        raise ResultError(f"cannot write results under {results_dir}: "
+                          f"{exc.strerror or exc}; choose a writable --results-dir") from None
+
+
+def read_row(folder: Path, per_sample_names: set[str] | None = None
+             ) -> tuple[Result, dict]:
+    """A stored row and its per-sample values, checked as one unit: the schema, the files, and
+    one finite value per sample in every tensor (`per_sample_names`, if given: exactly these).
+    Raises ResultError naming what does not check out."""
+    import torch
+
+    result = read_result(folder / RESULT)
+    values = read_per_sample(folder)
+    if per_sample_names is not None and set(values) != per_sample_names:
+        missing = sorted(per_sample_names - set(values))
+        extra = sorted(set(values) - per_sample_names)
+        raise ResultError(f"{folder / PER_SAMPLE}: per-sample values do not match the metrics "
+                          f"(missing {missing}, unexpected {extra})")
+    for name, tensor in values.items():
+        if tuple(tensor.shape) != (result.n_samples,):
+            raise ResultError(f"{folder / PER_SAMPLE}: {name!r} has shape {list(tensor.shape)}, "
+                              f"expected [{result.n_samples}] (n_samples of {RESULT})")
+        if tensor.is_floating_point() and torch.isnan(tensor).any():
+            raise ResultError(f"{folder / PER_SAMPLE}: {name!r} holds NaN")
+    read_preview(folder)
+    return result, values
 
 
 def read_result(path: Path) -> Result:
@@ -78,31 +144,36 @@ def read_result(path: Path) -> Result:
 
 def read_per_sample(folder: Path) -> dict:
     """{metric name: tensor [n_samples]} of a stored result."""
-    from safetensors.torch import load_file
-
-    return load_file(folder / PER_SAMPLE)
+    return _load_tensors(folder / PER_SAMPLE)
 
 
 def read_preview(folder: Path) -> dict:
     """The heatmap extract of a stored result (see wmplat.preview); {} if there is none."""
+    return _load_tensors(folder / PREVIEW) if (folder / PREVIEW).exists() else {}
+
+
+def _load_tensors(path: Path) -> dict:
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    return load_file(folder / PREVIEW) if (folder / PREVIEW).is_file() else {}
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ResultError(f"{path}: not a readable safetensors file ({exc})") from None
 
 
 def read_results(results_dir: Path, zoo: str | None = None) -> list[Result]:
     """Every result under `results_dir` (optionally of one zoo), validated."""
-    if not results_dir.is_dir():
-        return []
-    results = [read_result(p) for p in sorted(results_dir.rglob(RESULT))]
-    return [r for r in results if zoo is None or r.zoo == zoo]
+    return [r for r, _ in read_results_with_folders(results_dir, zoo)]
 
 
 def read_results_with_folders(results_dir: Path,
                               zoo: str | None = None) -> list[tuple[Result, Path]]:
     """Like `read_results`, with the folder each result was read from (where its
-    per-sample values and preview are)."""
+    per-sample values and preview are). Hidden folders (rows being written) are left out."""
     if not results_dir.is_dir():
         return []
-    pairs = [(read_result(p), p.parent) for p in sorted(results_dir.rglob(RESULT))]
+    paths = [p for p in sorted(results_dir.rglob(RESULT))
+             if not any(part.startswith(".") for part in p.relative_to(results_dir).parts)]
+    pairs = [(read_result(p), p.parent) for p in paths]
     return [(r, folder) for r, folder in pairs if zoo is None or r.zoo == zoo]
