@@ -77,6 +77,7 @@ def is_row_folder(folder: Path) -> bool:
 def write_result(folder: Path, result: Result, per_sample: dict,
                  preview: dict | None = None) -> None:
     """Write a row's files into a temporary folder and move it onto `folder` at once."""
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     if folder.exists() and not (folder.is_dir() and is_row_folder(folder)):
@@ -90,10 +91,17 @@ def write_result(folder: Path, result: Result, per_sample: dict,
                 if tensors:
                     save_file(tensors, tmp / name)
             (tmp / RESULT).write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise ResultError(f"cannot write the result {folder}: {exc.strerror or exc}; free "
-                          "space or choose another --results-dir (nothing was written for this "
-                          "row)") from None
+    except (OSError, SafetensorError) as exc:
+        raise ResultError(f"cannot write the result {folder}: {_reason(exc)}; free space or "
+                          "choose another --results-dir (nothing was written for this row)") \
+            from None
+
+
+def _reason(exc: Exception) -> str:
+    """The operating system's words for a failed write (safetensors wraps them in its own)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return re.sub(r"^.*I/O error: | \(os error \d+\)$", "", str(exc))
 
 
 def prepare_results_dir(results_dir: Path) -> None:
