@@ -11,6 +11,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .names import Name, name_error
+
 SCHEMA_VERSION = 1
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -70,8 +72,8 @@ class FileRecord(StrictModel):
 
 class ZooManifest(StrictModel):
     schema_version: Literal[1]
-    name: str
-    task: str
+    name: Name
+    task: Name
     architecture: str
     param_spec: list[ParamRecord] = Field(min_length=1)
     models: list[ModelRecord] = Field(min_length=1)
@@ -98,7 +100,7 @@ class ZooManifest(StrictModel):
 
 class ZooEntry(StrictModel):
     source: Literal["local", "hub"]
-    task: str
+    task: Name
     description: str = ""
     license: str | None = None
     repo_id: str | None = None
@@ -118,6 +120,15 @@ class ZooEntry(StrictModel):
 class ZooRegistryFile(StrictModel):
     schema_version: Literal[1]
     zoos: dict[str, ZooEntry]
+
+    @field_validator("zoos")
+    @classmethod
+    def _names(cls, zoos: dict[str, ZooEntry]) -> dict[str, ZooEntry]:
+        # checked here rather than as dict[Name, ...], which would report the key's location
+        # as `zoos.NAME.[key]`
+        if problems := [p for name in zoos if (p := name_error("zoo", name))]:
+            raise ValueError("; ".join(problems))
+        return zoos
 
 
 # --- results -------------------------------------------------------------------------------
@@ -149,12 +160,12 @@ class Result(StrictModel):
     """One evaluation of one (method, zoo, seed, config): one leaderboard row."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    method: str
+    method: Name
     kind: Literal["method", "baseline", "reference"]
     method_version: str | None
-    zoo: str
-    zoo_revision: str | None
-    task: str
+    zoo: Name
+    zoo_revision: Name | None   # `local-` + 12 hex digits, or a Hub commit
+    task: Name
     n_samples: int
     seed: int | None
     config: dict[str, Any]
