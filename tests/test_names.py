@@ -136,6 +136,17 @@ def test_a_manifest_named_dotdot_writes_nothing_outside_the_results_folder(cli, 
     assert not (tmp_path / "out").exists()
 
 
+def test_a_zoo_name_is_its_results_folder_as_it_is(cli, zoo_copy, tmp_path):
+    """No lossy mapping: a valid name is the folder's name, character for character."""
+    with_manifest(zoo_copy, name="My.Zoo_2-b")
+    results = tmp_path / "results"
+    cli("evaluate", "--method", "replica", "--samples", "4", "--zoo", str(zoo_copy),
+        "--results-dir", str(results))
+    assert sorted(p.name for p in results.iterdir()) == ["My.Zoo_2-b"]
+    assert {r["zoo"] for r in cli.json("leaderboard", "--format", "json", "--results-dir",
+                                       str(results))} == {"My.Zoo_2-b"}
+
+
 # --- plugins -------------------------------------------------------------------------------
 
 def test_a_plugin_class_whose_name_is_not_a_name_fails_its_plugin(cli, install_plugin):
@@ -198,6 +209,7 @@ def test_a_valid_crafted_result_is_read(cli, tmp_path):
     ("zoo", "a b", f"'a b' {RULE}"),
     ("task", "..", f"'..' {RULE}"),
     ("zoo_revision", "../../../x", f"'../../../x' {RULE}"),
+    ("config_hash", "../../x", "must be 12 lowercase hex digits"),
 ])
 def test_a_result_with_a_field_that_would_be_a_path_is_refused(cli, tmp_path, field, bad,
                                                                message):
@@ -205,3 +217,14 @@ def test_a_result_with_a_field_that_would_be_a_path_is_refused(cli, tmp_path, fi
     for args in (("leaderboard",), ("leaderboard", "push", "--repo", "wmplat-tester/results")):
         proc = cli(*args, "--results-dir", str(tmp_path / "results"), ok=False)
         assert one_line_error(proc) == f"error: {path}: {field}: Value error, {message}"
+
+
+def test_a_results_folder_is_always_three_names_inside_the_results_dir(tmp_path):
+    from wmplat.errors import ResultError
+    from wmplat.results import result_folder
+
+    assert result_folder(tmp_path, "a.b", "a_b", "44136fa355b3", 0, 4) == \
+        tmp_path / "a.b" / "a_b" / "44136fa355b3-seed0-n4"
+    for zoo, method in (("..", "m"), ("z", "../m"), ("/abs", "m"), ("z", "."), ("a/b", "m")):
+        with pytest.raises(ResultError, match="do not make a folder inside"):
+            result_folder(tmp_path, zoo, method, "44136fa355b3", 0, 4)

@@ -16,6 +16,7 @@ from .names import Name, name_error
 SCHEMA_VERSION = 1
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
+CONFIG_HASH = re.compile(r"^[0-9a-f]{12}$")
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -175,3 +176,10 @@ class Result(StrictModel):
     environment: Environment
     created_at: datetime
     wall_seconds: float
+
+    @field_validator("config_hash")
+    @classmethod
+    def _hash(cls, value: str) -> str:
+        if not CONFIG_HASH.match(value):
+            raise ValueError("must be 12 lowercase hex digits")
+        return value

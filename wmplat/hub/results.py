@@ -25,7 +25,9 @@ CARD = "README.md"
 
 
 def result_path(row: Result) -> str:
-    """Stable within a repo: one path per (zoo at its revision, method, config, seed, n)."""
+    """Stable within a repo: one path per (zoo at its revision, method, config, seed, n).
+    Each part is one path component: a `Result`'s names, revision and config hash are
+    validated (schema.py), and `result_folder` refuses anything else."""
     revision = (row.zoo_revision or "unversioned")[:16]
     folder = result_folder(Path(RESULTS_DIR), f"{row.zoo}@{revision}", row.method,
                            row.config_hash, row.seed, row.n_samples)
