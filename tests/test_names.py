@@ -1,6 +1,7 @@
 """A name is never a path: zoo, task, method, baseline, dataset and metric names follow one rule
-(wmplat/names.py) wherever they come from."""
+(wmplat/names.py) wherever they come from, and a zoo's files stay inside its folder."""
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -106,6 +107,10 @@ def write_manifest(folder: Path, manifest: dict) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 @pytest.fixture
 def zoo_copy(default_zoo, tmp_path) -> Path:
     folder = tmp_path / "zoos" / "my-zoo"
@@ -145,6 +150,72 @@ def test_a_zoo_name_is_its_results_folder_as_it_is(cli, zoo_copy, tmp_path):
     assert sorted(p.name for p in results.iterdir()) == ["My.Zoo_2-b"]
     assert {r["zoo"] for r in cli.json("leaderboard", "--format", "json", "--results-dir",
                                        str(results))} == {"My.Zoo_2-b"}
+
+
+def outside_file(tmp_path: Path, default_zoo: Path) -> Path:
+    secret = tmp_path / "secret.safetensors"
+    shutil.copyfile(default_zoo / "weights.safetensors", secret)
+    return secret
+
+
+def with_file(folder: Path, path: str, digest: str) -> Path:
+    manifest = manifest_of(folder)
+    manifest["files"].append({"path": path, "sha256": digest})
+    write_manifest(folder, manifest)
+    return folder
+
+
+@pytest.mark.parametrize("path", ["ABSOLUTE", "../secret.safetensors", "./weights.safetensors",
+                                  "sub/../weights.safetensors", "..\\secret.safetensors",
+                                  "sub//weights.safetensors", "", "C:secret.safetensors"])
+def test_a_listed_file_outside_the_zoo_folder_is_refused(cli, zoo_copy, default_zoo, tmp_path,
+                                                         path):
+    secret = outside_file(tmp_path / "zoos", default_zoo)
+    path = str(secret) if path == "ABSOLUTE" else path
+    with_file(zoo_copy, path, sha256(secret))
+    error = one_line_error(cli("zoo", "info", str(zoo_copy), ok=False))
+    assert f"{zoo_copy / 'manifest.json'}: files.1.path: Value error, {path!r} is not a path " \
+           "inside the zoo folder: write it relative to the folder" in error
+
+
+@pytest.mark.parametrize("link", ["weights.safetensors", "extra.safetensors"])
+def test_a_listed_file_that_links_outside_the_zoo_folder_is_refused(cli, zoo_copy, default_zoo,
+                                                                    tmp_path, link):
+    secret = outside_file(tmp_path, default_zoo)
+    (zoo_copy / link).unlink(missing_ok=True)
+    (zoo_copy / link).symlink_to(secret)
+    if link != "weights.safetensors":
+        with_file(zoo_copy, link, sha256(secret))
+    error = one_line_error(cli("zoo", "info", str(zoo_copy), ok=False))
+    assert error == f"error: {zoo_copy / link}: leads outside the zoo folder " \
+                    f"(to {secret.resolve()}); " \
+                    "a zoo's files must be in its folder, not links to elsewhere"
+
+
+def test_a_listed_file_in_a_linked_folder_outside_is_refused(cli, zoo_copy, default_zoo,
+                                                             tmp_path):
+    secret = outside_file(tmp_path, default_zoo)
+    (zoo_copy / "sub").symlink_to(tmp_path)
+    with_file(zoo_copy, "sub/secret.safetensors", sha256(secret))
+    error = one_line_error(cli("zoo", "info", str(zoo_copy), ok=False))
+    assert f"sub/secret.safetensors: leads outside the zoo folder (to {secret.resolve()})" \
+        in error
+
+
+def test_a_link_that_stays_inside_the_zoo_folder_is_accepted(cli, zoo_copy):
+    (zoo_copy / "data").mkdir()
+    (zoo_copy / "weights.safetensors").rename(zoo_copy / "data" / "weights.safetensors")
+    (zoo_copy / "weights.safetensors").symlink_to(Path("data") / "weights.safetensors")
+    assert "64 runs" in cli("zoo", "info", str(zoo_copy)).stdout
+
+
+def test_a_zoo_listing_a_file_outside_its_folder_is_not_pushed(cli, hub, zoo_copy, default_zoo,
+                                                               tmp_path):
+    secret = outside_file(tmp_path, default_zoo)
+    with_file(zoo_copy, str(secret), sha256(secret))
+    proc = cli("zoo", "push", str(zoo_copy), "--repo", "wmplat-tester/leak", ok=False)
+    assert "is not a path inside the zoo folder" in one_line_error(proc)
+    assert hub.repo_ids() == []
 
 
 # --- plugins -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .names import Name, name_error
+from .names import NAME_RULE, Name, is_name, name_error
 
 SCHEMA_VERSION = 1
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -62,6 +62,14 @@ class ModelRecord(StrictModel):
 class FileRecord(StrictModel):
     path: str
     sha256: str
+
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        if not all(is_name(part) for part in value.split("/")):
+            raise ValueError(f"{value!r} is not a path inside the zoo folder: write it relative "
+                             f"to the folder, as names separated by '/'; in each, {NAME_RULE}")
+        return value
 
     @field_validator("sha256")
     @classmethod
