@@ -91,7 +91,9 @@ def evaluate(method, zoo, samples, seed, results_dir, settings, force, revision,
     task's settings and for the `fresh` reference, the zoo's heldout runs. Prints their
     leaderboard. Example: wmplat evaluate --method noise --set sigma=0.05"""
     from .evaluate import evaluate as run
+    from .names import check_name
 
+    check_name("method", method, "given to --method")
     token = _push_credentials(push_to) if push_to else None
     rows = run(method, zoo=zoo, n_samples=samples, seed=seed, results_dir=results_dir,
                options=parse_set(settings), force=force, revision=revision)

@@ -19,6 +19,7 @@ from . import __version__, hookspecs
 from .errors import PluginError
 from .method import Baseline, Method
 from .metric import Metric
+from .names import name_error
 from .registry import Entry, Provider, Registry
 from .task import Task
 
@@ -124,7 +125,7 @@ def _load_one(pm: pluggy.PluginManager, plugins: Plugins, provider: Provider, lo
                         "hookspecs and decorated with @wmplat.hookimpl?")
     for kind, base, impl in impls:
         error = _call_register(impl, plugins, provider, kind, base)
-        status.error = status.error or error
+        status.error = "; ".join(e for e in (status.error, error) if e) or None
 
 
 def _call_register(impl, plugins: Plugins, provider: Provider, kind: str, base: type) -> str | None:
@@ -154,6 +155,8 @@ def _invalid(cls: Any, kind: str, base: type) -> str | None:
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not name.strip():
         return f"{kind} class {cls.__name__} has no `name` (a non-empty string)"
+    if problem := name_error(kind, name, f"of class {cls.__name__}"):
+        return problem
     if kind in ("method", "baseline") and name in RESERVED_NAMES:
         return f"{kind} name {name!r} is reserved for wmplat's reference rows"
     return None

@@ -51,12 +51,23 @@ def _short(value: Any) -> str:
 
 def result_folder(results_dir: Path, zoo: str, method: str, config_hash: str,
                   seed: int | None, n_samples: int) -> Path:
+    """`results_dir/zoo/method/run`, the names as they are: every source of a zoo or method
+    name validates it (wmplat/names.py), so two names never share a folder."""
     run = "reference" if seed is None else f"{config_hash}-seed{seed}-n{n_samples}"
-    return results_dir / _safe(zoo) / _safe(method) / run
+    folder = results_dir / zoo / method / run
+    if not _one_folder_each(folder, results_dir, 3):
+        raise ResultError(f"zoo {zoo!r}, method {method!r} and run {run!r} do not make a "
+                          f"folder inside {results_dir}; each must be a single name")
+    return folder
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+def _one_folder_each(path: Path, root: Path, depth: int) -> bool:
+    """Whether `path` is `root` followed by `depth` plain components (none '.', '..' or '')."""
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        return False
+    return len(parts) == depth and not {".", ".."} & set(parts)
 
 
 def zoo_key(zoo: str, revision: str | None) -> str:

@@ -11,9 +11,12 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .names import NAME_RULE, Name, is_name, name_error
+
 SCHEMA_VERSION = 1
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
+CONFIG_HASH = re.compile(r"^[0-9a-f]{12}$")
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -60,6 +63,14 @@ class FileRecord(StrictModel):
     path: str
     sha256: str
 
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        if not all(is_name(part) for part in value.split("/")):
+            raise ValueError(f"{value!r} is not a path inside the zoo folder: write it relative "
+                             f"to the folder, as names separated by '/'; in each, {NAME_RULE}")
+        return value
+
     @field_validator("sha256")
     @classmethod
     def _hex(cls, value: str) -> str:
@@ -70,8 +81,8 @@ class FileRecord(StrictModel):
 
 class ZooManifest(StrictModel):
     schema_version: Literal[1]
-    name: str
-    task: str
+    name: Name
+    task: Name
     architecture: str
     param_spec: list[ParamRecord] = Field(min_length=1)
     models: list[ModelRecord] = Field(min_length=1)
@@ -98,7 +109,7 @@ class ZooManifest(StrictModel):
 
 class ZooEntry(StrictModel):
     source: Literal["local", "hub"]
-    task: str
+    task: Name
     description: str = ""
     license: str | None = None
     repo_id: str | None = None
@@ -118,6 +129,15 @@ class ZooEntry(StrictModel):
 class ZooRegistryFile(StrictModel):
     schema_version: Literal[1]
     zoos: dict[str, ZooEntry]
+
+    @field_validator("zoos")
+    @classmethod
+    def _names(cls, zoos: dict[str, ZooEntry]) -> dict[str, ZooEntry]:
+        # checked here rather than as dict[Name, ...], which would report the key's location
+        # as `zoos.NAME.[key]`
+        if problems := [p for name in zoos if (p := name_error("zoo", name))]:
+            raise ValueError("; ".join(problems))
+        return zoos
 
 
 # --- results -------------------------------------------------------------------------------
@@ -151,12 +171,12 @@ class Result(StrictModel):
     """One evaluation of one (method, zoo, seed, config): one leaderboard row."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    method: str
+    method: Name
     kind: Literal["method", "baseline", "reference"]
     method_version: str | None
-    zoo: str
-    zoo_revision: str | None
-    task: str
+    zoo: Name
+    zoo_revision: Name | None   # `local-` + 12 hex digits, or a Hub commit
+    task: Name
     n_samples: int
     seed: int | None
     config: dict[str, Any]
@@ -166,3 +186,10 @@ class Result(StrictModel):
     environment: Environment
     created_at: datetime
     wall_seconds: float
+
+    @field_validator("config_hash")
+    @classmethod
+    def _hash(cls, value: str) -> str:
+        if not CONFIG_HASH.match(value):
+            raise ValueError("must be 12 lowercase hex digits")
+        return value

@@ -111,11 +111,14 @@ def read_manifest(folder: Path) -> ZooManifest:
     return parse_model(ZooManifest, data, str(path), ZooError)
 
 
-def load_zoo(folder: Path, task: Task, revision: str | None = None) -> Zoo:
-    """Read and verify a zoo folder: schema, file hashes, tensor names, shapes and values."""
+def load_zoo(folder: Path, task: Task, revision: str | None = None,
+             within: Path | None = None) -> Zoo:
+    """Read and verify a zoo folder: schema, file hashes, tensor names, shapes and values.
+    Its files must lead (through any links) inside `within`, by default the folder itself."""
     manifest = read_manifest(folder)
     if manifest.task != task.name:
         raise ZooError(f"{folder / MANIFEST}: task is {manifest.task!r}, expected {task.name!r}")
+    _check_inside(folder, [MANIFEST, *(r.path for r in manifest.files)], within or folder)
     for record in manifest.files:
         path = folder / record.path
         if not path.is_file():
@@ -131,6 +134,17 @@ def load_zoo(folder: Path, task: Task, revision: str | None = None) -> Zoo:
     if revision is None:
         revision = "local-" + sha256_file(folder / MANIFEST)[:12]
     return Zoo(manifest, weights, task, revision, folder=folder)
+
+
+def _check_inside(folder: Path, paths: list[str], within: Path) -> None:
+    """The manifest's paths are relative names (schema.FileRecord); a link among them could
+    still point anywhere, and what is listed is hashed and pushed."""
+    root = within.resolve()
+    for path in paths:
+        target = (folder / path).resolve()
+        if not target.is_relative_to(root):
+            raise ZooError(f"{folder / path}: leads outside the zoo folder (to {target}); a "
+                           "zoo's files must be in its folder, not links to elsewhere")
 
 
 def _read_weights(path: Path, manifest: ZooManifest, task: Task) -> torch.Tensor:

@@ -11,6 +11,7 @@ import yaml
 from .atomic import atomic_folder
 from .errors import ConfigError, PluginError, ZooError
 from .home import home
+from .names import check_name, name_error
 from .plugins import Plugins
 from .progress import status
 from .registry import unknown_name_message
@@ -39,6 +40,9 @@ class KnownZoo:
     name: str
     entry: ZooEntry
 
+    def __post_init__(self):
+        check_name("zoo", self.name, error=ZooError)  # it names a folder under $WMPLAT_HOME
+
     def cache_path(self) -> Path:
         return home() / "zoos" / self.name
 
@@ -62,6 +66,8 @@ def known_zoos(plugins: Plugins) -> dict[str, KnownZoo]:
 
 
 def find_zoo(name: str, plugins: Plugins, zoos: dict[str, KnownZoo] | None = None) -> KnownZoo:
+    if problem := name_error("zoo", name):
+        raise ZooError(problem + "; or give the path of a zoo folder")
     zoos = known_zoos(plugins) if zoos is None else zoos
     if name not in zoos:
         raise ZooError(unknown_name_message("zoo", name, list(zoos))

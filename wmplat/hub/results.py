@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import HubError, ResultError
 from ..leaderboard import render
-from ..results import read_result, result_folder
+from ..results import read_result, result_folder, zoo_key
 from ..schema import Metrics, Result
 from .cards import leaderboard_card
 from .client import hub_errors
@@ -25,9 +25,10 @@ CARD = "README.md"
 
 
 def result_path(row: Result) -> str:
-    """Stable within a repo: one path per (zoo at its revision, method, config, seed, n)."""
-    revision = (row.zoo_revision or "unversioned")[:16]
-    folder = result_folder(Path(RESULTS_DIR), f"{row.zoo}@{revision}", row.method,
+    """Stable within a repo: one path per (zoo at its revision, method, config, seed, n).
+    Each part is one path component: a `Result`'s names, revision and config hash are
+    validated (schema.py), and `result_folder` refuses anything else."""
+    folder = result_folder(Path(RESULTS_DIR), zoo_key(row.zoo, row.zoo_revision), row.method,
                            row.config_hash, row.seed, row.n_samples)
     return folder.as_posix() + ".json"
 

@@ -22,7 +22,8 @@ def pull_zoo(name: str, repo_id: str, repo_type: str, revision: str, task: Task)
     folder = _download(repo_id, repo_type, revision, name, where)
     commit = folder.name  # the cache names each snapshot folder by its commit
     try:
-        return load_zoo(folder, task, revision=commit)
+        # the snapshot's files are links into the cache's blobs/, beside snapshots/
+        return load_zoo(folder, task, revision=commit, within=folder.parent.parent)
     except ZooError as exc:
         _forget(repo_id, repo_type, commit)
         raise ZooError(f"{where}: {exc}; the downloaded copy was removed from the cache") \
