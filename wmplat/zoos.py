@@ -1,6 +1,7 @@
 """Zoos by name: the registry (`registry.yaml`), the local cache under $WMPLAT_HOME, and
 opening a zoo by name or by folder."""
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from .atomic import atomic_folder
+from .atomic import atomic_folder, clean_stale, folder_lock
 from .errors import ConfigError, PluginError, ZooError
 from .home import home
 from .plugins import Plugins
@@ -69,11 +70,30 @@ def find_zoo(name: str, plugins: Plugins, zoos: dict[str, KnownZoo] | None = Non
     return zoos[name]
 
 
+def is_wmplat_zoo(folder: Path) -> bool:
+    """Whether `folder` holds a manifest.json that wmplat wrote (`provenance.built_by`): the
+    only kind of folder the cache replaces."""
+    try:
+        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    provenance = data.get("provenance") if isinstance(data, dict) else None
+    built_by = provenance.get("built_by") if isinstance(provenance, dict) else None
+    return isinstance(built_by, str) and built_by.startswith("wmplat ")
+
+
 def build_zoo(known: KnownZoo, plugins: Plugins) -> Path:
     """Train a local zoo and write it into the cache, whole or not at all."""
     if known.entry.source != "local":
         raise ZooError(f"zoo {known.name!r} comes from the Hub ({known.entry.repo_id}); "
                        "it is pulled, not built")
+    with folder_lock(known.cache_path()):
+        clean_stale(known.cache_path().parent)
+        return _build(known, plugins)
+
+
+def _build(known: KnownZoo, plugins: Plugins) -> Path:
+    """Train and write the zoo; the caller holds the folder's lock."""
     task = plugins.datasets.get(known.entry.task).cls()
     status(f"building zoo {known.name!r} (task {task.name}) under {known.cache_path()} ...")
     start = time.perf_counter()
@@ -83,7 +103,7 @@ def build_zoo(known: KnownZoo, plugins: Plugins) -> Path:
         provider = plugins.datasets.get(known.entry.task).provider
         raise PluginError(f"task {task.name!r} ({provider}) failed to build zoo "
                           f"{known.name!r}: {type(exc).__name__}: {exc}") from exc
-    with atomic_folder(known.cache_path()) as tmp:
+    with atomic_folder(known.cache_path(), owned=is_wmplat_zoo) as tmp:
         write_zoo(tmp, known.name, task, built, {"task_version": task.version})
     status(f"built zoo {known.name!r}: {len(built.models)} models "
            f"in {time.perf_counter() - start:.1f}s")
@@ -114,7 +134,10 @@ def open_zoo(name_or_path: str, plugins: Plugins, revision: str | None = None) -
         return pull(known, plugins, revision)
     _no_revision(revision, f"zoo {known.name!r}, which is built locally")
     if not _is_current(known, plugins):
-        build_zoo(known, plugins)
+        with folder_lock(known.cache_path()):
+            clean_stale(known.cache_path().parent)
+            if not _is_current(known, plugins):  # another process built it while we waited
+                _build(known, plugins)
     task = plugins.datasets.get(known.entry.task).cls()
     return load_zoo(known.cache_path(), task)
 
