@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from . import __version__
@@ -126,6 +126,16 @@ def load_zoo(folder: Path, task: Task, revision: str | None = None) -> Zoo:
     manifest = read_manifest(folder)
     if manifest.task != task.name:
         raise ZooError(f"{folder / MANIFEST}: task is {manifest.task!r}, expected {task.name!r}")
+    verify_files(folder, manifest)
+    weights = _read_weights(folder / WEIGHTS, manifest, task)
+    if revision is None:
+        revision = "local-" + sha256_file(folder / MANIFEST)[:12]
+    return Zoo(manifest, weights, task, revision, folder=folder)
+
+
+def verify_files(folder: Path, manifest: ZooManifest) -> None:
+    """The folder's own integrity, whatever task reads it: every listed file is there with its
+    sha256, and the weights file is safetensors."""
     for record in manifest.files:
         path = folder / record.path
         if not path.is_file():
@@ -135,10 +145,11 @@ def load_zoo(folder: Path, task: Task, revision: str | None = None) -> Zoo:
                            "or was modified")
     if WEIGHTS not in {r.path for r in manifest.files}:
         raise ZooError(f"{folder / MANIFEST}: files must list {WEIGHTS}")
-    weights = _read_weights(folder / WEIGHTS, manifest, task)
-    if revision is None:
-        revision = "local-" + sha256_file(folder / MANIFEST)[:12]
-    return Zoo(manifest, weights, task, revision, folder=folder)
+    try:
+        with safe_open(folder / WEIGHTS, "pt") as weights:
+            weights.keys()
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ZooError(f"{folder / WEIGHTS}: not a readable safetensors file ({exc})") from None
 
 
 def _read_weights(path: Path, manifest: ZooManifest, task: Task) -> torch.Tensor:
