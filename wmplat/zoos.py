@@ -64,11 +64,12 @@ def registry_paths() -> list[Path]:
 
 
 def known_zoos(plugins: Plugins) -> dict[str, KnownZoo]:
-    """The registries' zoos, plus a local zoo for every task that can build one."""
+    """The registries' zoos, plus a local zoo for every task that can build or ships one."""
     zoos = {name: KnownZoo(name, entry) for path in registry_paths()
             for name, entry in read_registry(path).items()}
     for entry in plugins.datasets.entries():
-        if entry.name not in zoos and entry.cls.can_build_zoo():
+        ships = entry.cls.shipped_zoo.__func__ is not Task.shipped_zoo.__func__
+        if entry.name not in zoos and (entry.cls.can_build_zoo() or ships):
             zoos[entry.name] = KnownZoo(entry.name, ZooEntry(
                 source="local", task=entry.name, description=entry.cls.description))
     return zoos
