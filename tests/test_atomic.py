@@ -9,8 +9,7 @@ import textwrap
 
 import pytest
 
-from wmplat.atomic import NotOwnedError, atomic_folder, clean_stale, folder_lock, \
-    write_text_atomic
+from wmplat.atomic import NotOwnedError, atomic_folder, clean_stale, folder_lock, write_text_atomic
 
 
 def mine(folder):

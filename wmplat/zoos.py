@@ -152,14 +152,15 @@ def _build(known: KnownZoo, plugins: Plugins) -> tuple[Path, str | None]:
     shipped = _shipped(known, plugins)
     status(f"building zoo {known.name!r} (task {task.name}) under {known.cache_path()} ...")
     start = time.perf_counter()
-    try:
-        built = task.build_zoo()
-    except Exception as exc:  # a dataset plugin's training may raise anything
-        provider = plugins.datasets.get(known.entry.task).provider
-        raise PluginError(f"task {task.name!r} ({provider}) failed to build zoo "
-                          f"{known.name!r}: {type(exc).__name__}: {exc}") from exc
     verdict = None
+    # opened first, so that a folder that may not be replaced is refused before training
     with atomic_folder(known.cache_path(), owned=is_wmplat_zoo) as tmp:
+        try:
+            built = task.build_zoo()
+        except Exception as exc:  # a dataset plugin's training may raise anything
+            provider = plugins.datasets.get(known.entry.task).provider
+            raise PluginError(f"task {task.name!r} ({provider}) failed to build zoo "
+                              f"{known.name!r}: {type(exc).__name__}: {exc}") from exc
         write_built_zoo(tmp, known.name, task, built)
         if shipped is not None:
             verdict = _reproduction(known.name, tmp, shipped, task)
