@@ -1,6 +1,7 @@
-"""Shared fixtures: a private $WMPLAT_HOME with the default zoo built once, a CLI runner that
-runs the real `wmplat` command in a subprocess, and extra plugin packages pip-installed into a
-folder of their own for the tests that need a plugin which would disturb every other test."""
+"""Shared fixtures: a private $WMPLAT_HOME with the shipped default zoo installed once, a CLI
+runner that runs the real `wmplat` command in a subprocess, and extra plugin packages
+pip-installed into a folder of their own for the tests that need a plugin which would disturb
+every other test."""
 
 import json
 import os
@@ -65,8 +66,9 @@ def cli(tmp_path) -> Cli:
 
 @pytest.fixture(scope="session")
 def default_zoo(wmplat_home) -> Path:
-    """The digits-mlp zoo, built once for the whole session through the CLI."""
-    Cli(wmplat_home)("zoo", "build", "digits-mlp")
+    """The digits-mlp zoo as shipped with wmplat, installed by its first use through the CLI
+    (no training)."""
+    Cli(wmplat_home)("zoo", "info", "digits-mlp")
     return wmplat_home / "zoos" / "digits-mlp"
 
 

@@ -152,8 +152,8 @@ def test_set_passes_validated_options_to_the_method(cli, default_zoo):
     assert json.loads(path.read_text())["config"] == {"scale": 0.5}
 
 
-def test_the_first_evaluation_builds_the_default_zoo(cli, tmp_path):
+def test_the_first_evaluation_installs_the_default_zoo(cli, tmp_path):
     proc = cli("evaluate", "--method", "replica", "--samples", "4",
                env={"WMPLAT_HOME": str(tmp_path / "home")})
-    assert "building zoo 'digits-mlp'" in proc.stderr
+    assert "installing the shipped zoo 'digits-mlp'" in proc.stderr
     assert (tmp_path / "home" / "zoos" / "digits-mlp" / "manifest.json").is_file()

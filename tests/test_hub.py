@@ -94,6 +94,21 @@ def test_a_tampered_file_is_rejected_and_not_kept_in_the_cache(cli, pushed_zoo, 
     assert proc.returncode == 1 and "sha256" in proc.stderr
 
 
+def test_a_zoo_of_another_task_is_reported_and_kept_in_the_cache(cli, hub, default_zoo, tmp_path):
+    manifest = json.loads((default_zoo / "manifest.json").read_text())
+    manifest["task"] = "cifar-cnn"      # whole and valid, but not the task the registry names
+    commit = hub.create_repo(ZOO_REPO, {
+        "manifest.json": json.dumps(manifest),
+        "weights.safetensors": (default_zoo / "weights.safetensors").read_bytes()})
+    registry = write_registry(tmp_path / "zoos.yaml", commit)
+    for env in ({}, {"HF_HUB_OFFLINE": "1"}):
+        proc = cli("--registry", str(registry), "zoo", "pull", "hub-digits", env=env, ok=False)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert "task is 'cifar-cnn', expected 'digits-mlp'" in proc.stderr
+        assert "removed" not in proc.stderr
+        assert cache_snapshots(hub) == [commit], "a whole copy is never deleted"
+
+
 def test_a_repo_that_is_not_a_zoo_is_named(cli, hub, tmp_path):
     commit = hub.create_repo(ZOO_REPO, {"README.md": "# just a card\n", "data.csv": "a,b\n"})
     registry = write_registry(tmp_path / "zoos.yaml", commit)

@@ -122,7 +122,8 @@ def test_a_result_json_that_is_a_folder_is_one_line_and_left_alone(cli, default_
     (path / "keep.txt").parent.mkdir()
     (path / "keep.txt").write_text("mine")
     line = bad_store(cli)
-    assert f"{path.parent.relative_to(cli.cwd)} holds something other than a wmplat result" in line
+    assert f"{path.parent.relative_to(cli.cwd)} exists and is not a folder wmplat wrote; " \
+        "refusing to replace it" in line
     assert (path / "keep.txt").read_text() == "mine"
 
 

@@ -1,12 +1,24 @@
-"""The zoo format: the default zoo as built, and every way a zoo on disk can be wrong."""
+"""The zoo format: the default zoo as shipped, how the cache installs, builds and replaces it,
+and every way a zoo on disk can be wrong."""
 
 import hashlib
+import itertools
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 import torch
+from conftest import WMPLAT
 from safetensors.torch import load_file, save_file
+
+import wmplat
+from wmplat.tasks.digits_mlp import SHIPPED_MANIFEST_SHA256
 
 
 def sha256(path):
@@ -55,12 +67,244 @@ def test_zoo_list_shows_the_default_zoo_as_cached(cli, default_zoo):
     assert "digits-mlp" in out and "cached" in out and "not cached" not in out
 
 
-def test_building_the_zoo_again_gives_identical_files(cli, default_zoo, tmp_path):
-    proc = cli("zoo", "build", "digits-mlp", env={"WMPLAT_HOME": str(tmp_path)})
-    again = tmp_path / "zoos" / "digits-mlp"
-    assert proc.stdout.strip() == str(again)
-    assert sha256(again / "weights.safetensors") == sha256(default_zoo / "weights.safetensors")
-    assert manifest_of(again)["models"] == manifest_of(default_zoo)["models"]
+def test_zoo_build_says_whether_this_machine_reproduces_the_shipped_zoo(cli, tmp_path):
+    home = tmp_path / "home"
+    proc = cli("zoo", "build", "digits-mlp", env={"WMPLAT_HOME": str(home)})
+    built = home / "zoos" / "digits-mlp"
+    assert proc.stdout.strip() == str(built)
+    assert installed_revision(cli, home) == revision(built)
+    if "reproduces the shipped zoo 'digits-mlp' bit for bit" in proc.stderr:
+        assert f"(revision {SHIPPED_REVISION})" in proc.stderr
+        assert files_of(built) == files_of(SHIPPED)
+    else:  # another machine's floating point: it says by how much, and how to go back
+        match = re.search(r"does not reproduce the shipped zoo 'digits-mlp' bit for bit: "
+                          r"max \|Δw\| = (\S+), revision (local-\w+) instead of "
+                          + SHIPPED_REVISION, proc.stderr)
+        assert match and float(match[1]) > 0 and match[2] == revision(built), proc.stderr
+        assert "wmplat zoo build digits-mlp --shipped" in proc.stderr
+        assert manifest_of(built)["models"][0]["id"] == manifest_of(SHIPPED)["models"][0]["id"]
+
+
+# --- the shipped zoo ------------------------------------------------------------------------
+
+SHIPPED = Path(wmplat.__file__).parent / "tasks" / "zoos" / "digits-mlp"
+SHIPPED_REVISION = "local-" + SHIPPED_MANIFEST_SHA256[:12]
+
+
+def revision(folder):
+    return "local-" + sha256(folder / "manifest.json")[:12]
+
+
+def files_of(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def installed_revision(cli, home, name="digits-mlp", env=None):
+    out = cli("zoo", "info", name, env={**(env or {}), "WMPLAT_HOME": str(home)}).stdout
+    return re.search(r"\(revision (local-\w+)\)", out)[1]
+
+
+def test_the_shipped_zoo_is_the_one_its_task_pins(default_zoo):
+    assert sha256(SHIPPED / "manifest.json") == SHIPPED_MANIFEST_SHA256
+    assert files_of(default_zoo) == files_of(SHIPPED)
+
+
+def test_first_use_installs_the_shipped_zoo_without_training(cli, tmp_path):
+    home = tmp_path / "home"
+    proc = cli("zoo", "info", "digits-mlp", env={"WMPLAT_HOME": str(home)})
+    assert f"(revision {SHIPPED_REVISION})" in proc.stdout
+    assert "installing the shipped zoo 'digits-mlp'" in proc.stderr
+    assert "building" not in proc.stderr and "training" not in proc.stderr
+    assert files_of(home / "zoos" / "digits-mlp") == files_of(SHIPPED)
+    assert sorted(os.listdir(home / "zoos")) == [".digits-mlp.lock", "digits-mlp"]
+
+
+def test_a_zoo_trained_by_an_older_version_of_the_task_is_replaced(cli, tmp_path, default_zoo):
+    cached = tmp_path / "home" / "zoos" / "digits-mlp"
+    shutil.copytree(default_zoo, cached)
+    manifest = manifest_of(cached)
+    manifest["provenance"]["task_version"] = "1"
+    write_manifest(cached, manifest)
+    assert installed_revision(cli, tmp_path / "home") == SHIPPED_REVISION
+
+
+def test_a_tampered_cached_copy_is_refused_and_can_be_reinstalled(cli, tmp_path, default_zoo):
+    home = tmp_path / "home"
+    cached = home / "zoos" / "digits-mlp"
+    shutil.copytree(default_zoo, cached)
+    data = bytearray((cached / "weights.safetensors").read_bytes())
+    data[-5] ^= 0x01
+    (cached / "weights.safetensors").write_bytes(bytes(data))
+    env = {"WMPLAT_HOME": str(home)}
+    proc = cli("zoo", "info", "digits-mlp", env=env, ok=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "weights.safetensors: sha256 does not match manifest.json" in proc.stderr
+    assert "`wmplat zoo build digits-mlp --shipped` reinstalls it" in proc.stderr
+    assert cli("zoo", "build", "digits-mlp", "--shipped", env=env).stdout.strip() == str(cached)
+    assert installed_revision(cli, home) == SHIPPED_REVISION
+
+
+def test_a_folder_wmplat_did_not_write_is_never_replaced(cli, tmp_path):
+    home = tmp_path / "home"
+    folder = home / "zoos" / "digits-mlp"
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine")
+    env = {"WMPLAT_HOME": str(home)}
+    for command in (["zoo", "info", "digits-mlp"], ["zoo", "build", "digits-mlp", "--shipped"]):
+        proc = cli(*command, env=env, ok=False)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert f"error: {folder} exists and is not a folder wmplat wrote" in proc.stderr
+    assert os.listdir(folder) == ["notes.txt"]
+    assert sorted(os.listdir(home / "zoos")) == [".digits-mlp.lock", "digits-mlp"]
+
+
+# A `wmplat` killed (exit 137) just before, or just after, its k-th os.replace / os.rename.
+KILLED_CLI = textwrap.dedent("""
+    import os, sys
+    k, when = int(sys.argv[1]), sys.argv[2]
+    calls = [0]
+
+    def dying(real):
+        def call(*args, **kwargs):
+            calls[0] += 1
+            if calls[0] == k and when == "before":
+                os._exit(137)
+            real(*args, **kwargs)
+            if calls[0] == k:
+                os._exit(137)
+        return call
+
+    os.replace, os.rename = dying(os.replace), dying(os.rename)
+    sys.argv = ["wmplat", *sys.argv[3:]]
+    from wmplat.cli import main
+    main()
+""")
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_an_install_killed_at_any_rename_never_loses_the_zoo(cli, tmp_path, default_zoo, when):
+    old = tmp_path / "old"
+    shutil.copytree(default_zoo, old)
+    manifest = manifest_of(old)
+    manifest["license"] = "MIT"           # another valid zoo, with a revision of its own
+    write_manifest(old, manifest)
+    home = tmp_path / "home"
+    env = {**os.environ, "WMPLAT_HOME": str(home)}
+    for k in itertools.count(1):
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.copytree(old, home / "zoos" / "digits-mlp")
+        proc = subprocess.run([sys.executable, "-c", KILLED_CLI, str(k), when, "zoo", "build",
+                               "digits-mlp", "--shipped"], env=env, capture_output=True,
+                              text=True, timeout=300)
+        if proc.returncode == 0:
+            break
+        assert proc.returncode == 137, proc.stderr
+        # the next run finds the new zoo if it was in place, else the old one, never none
+        cached = home / "zoos" / "digits-mlp"
+        replaced = cached.is_dir() and files_of(cached) == files_of(SHIPPED)
+        expected = SHIPPED_REVISION if replaced else revision(old)
+        assert installed_revision(cli, home) == expected
+        cli("zoo", "build", "digits-mlp", "--shipped", env={"WMPLAT_HOME": str(home)})
+        assert files_of(home / "zoos" / "digits-mlp") == files_of(SHIPPED)
+        assert sorted(os.listdir(home / "zoos")) == [".digits-mlp.lock", "digits-mlp"]
+    assert k >= 3, "the install renames twice: old zoo aside, new one in"
+    assert files_of(home / "zoos" / "digits-mlp") == files_of(SHIPPED)
+
+
+def test_two_first_uses_at_once_install_the_zoo_once(tmp_path):
+    env = {**os.environ, "WMPLAT_HOME": str(tmp_path / "home")}
+    procs = [subprocess.Popen([WMPLAT, "zoo", "info", "digits-mlp"], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert all(f"(revision {SHIPPED_REVISION})" in out for out, _ in outs)
+    assert sum(err.count("installing the shipped zoo") for _, err in outs) == 1
+
+
+# --- the shipped-zoo hook, through a third-party task -------------------------------------------
+
+def start_cli(*args, env):
+    return subprocess.Popen([WMPLAT, *args], env={**os.environ, **env}, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.fixture
+def blobs(install_plugin, tmp_path):
+    """The env for the task blobs-shipped, which trains in a private home."""
+    return {**install_plugin("wmplat-shipped"), "WMPLAT_HOME": str(tmp_path / "home")}
+
+
+def ship(folder, env):
+    return {**env, "WMPLAT_TEST_SHIPPED": str(folder),
+            "WMPLAT_TEST_SHIPPED_SHA256": sha256(folder / "manifest.json")}
+
+
+@pytest.fixture
+def shipped_blobs(cli, blobs, tmp_path):
+    """A zoo of blobs-shipped trained here and shipped, and the env that ships it."""
+    cli("zoo", "build", "blobs-shipped", env=blobs)
+    shipped = tmp_path / "shipped"
+    shutil.copytree(tmp_path / "home" / "zoos" / "blobs-shipped", shipped)
+    shutil.rmtree(tmp_path / "home")
+    return shipped, ship(shipped, blobs)
+
+
+def test_a_task_s_build_is_compared_with_its_shipped_zoo(cli, tmp_path, shipped_blobs):
+    shipped, env = shipped_blobs
+    proc = cli("zoo", "build", "blobs-shipped", env=env)
+    assert (f"reproduces the shipped zoo 'blobs-shipped' bit for bit (revision "
+            f"{revision(shipped)})") in proc.stderr
+    tensors = read_weights(shipped)
+    tensors["bias"][0, 1] += 0.5
+    rewrite_weights(shipped, tensors)
+    env = ship(shipped, env)
+    proc = cli("zoo", "build", "blobs-shipped", env=env)
+    ours = revision(tmp_path / "home" / "zoos" / "blobs-shipped")
+    assert (f"does not reproduce the shipped zoo 'blobs-shipped' bit for bit: max |Δw| = 0.5, "
+            f"revision {ours} instead of {revision(shipped)}; the cache now holds this "
+            "machine's build") in proc.stderr
+    assert installed_revision(cli, tmp_path / "home", "blobs-shipped", env) == ours
+    cli("zoo", "build", "blobs-shipped", "--shipped", env=env)
+    assert installed_revision(cli, tmp_path / "home", "blobs-shipped", env) == revision(shipped)
+
+
+@pytest.mark.parametrize("tamper", ["weights", "manifest"])
+def test_a_tampered_shipped_zoo_is_refused(cli, tmp_path, shipped_blobs, tamper):
+    shipped, env = shipped_blobs
+    if tamper == "weights":
+        data = bytearray((shipped / "weights.safetensors").read_bytes())
+        data[-1] ^= 0x01
+        (shipped / "weights.safetensors").write_bytes(bytes(data))
+        expected = "weights.safetensors: sha256 does not match manifest.json"
+    else:
+        manifest = manifest_of(shipped)
+        manifest["license"] = "CC0"
+        write_manifest(shipped, manifest)
+        expected = "that task 'blobs-shipped' pins; the shipped zoo was modified or is corrupt"
+    proc = cli("zoo", "info", "blobs-shipped", env=env, ok=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert expected in proc.stderr
+    assert os.listdir(tmp_path / "home" / "zoos") == [".blobs-shipped.lock"], "nothing installed"
+
+
+def test_two_first_uses_at_once_build_a_zoo_once(blobs):
+    env = {**blobs, "WMPLAT_TEST_BUILD_SECONDS": "4"}
+    procs = [start_cli("zoo", "info", "blobs-shipped", env=env) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    errs = "".join(err for _, err in outs)
+    assert errs.count("building zoo 'blobs-shipped'") == 1
+    assert "waiting for another wmplat process" in errs
+
+
+def test_two_builds_at_once_both_succeed(blobs, tmp_path):
+    env = {**blobs, "WMPLAT_TEST_BUILD_SECONDS": "2"}
+    procs = [start_cli("zoo", "build", "blobs-shipped", env=env) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert "".join(err for _, err in outs).count("built zoo 'blobs-shipped'") == 2
+    assert sorted(os.listdir(tmp_path / "home" / "zoos")) == [".blobs-shipped.lock",
+                                                               "blobs-shipped"]
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """wmplat: does a generative model of weights make new models, or memorize its training set?
 
 The public API for plugins: `hookimpl`, `Method`, `Baseline`, `Metric`, `MetricValues`,
-`EvalContext`, `Task`, `ClassifierTask`, `BuiltZoo`, `Zoo`, `TrainZoo`, `TaskView`,
-`PermutationGroup`,
+`EvalContext`, `Task`, `ClassifierTask`, `BuiltZoo`, `ShippedZoo`, `Zoo`, `TrainZoo`,
+`TaskView`, `PermutationGroup`,
 `mlp_permutation_groups` and the errors. Names are imported
 on first use, so commands that never touch torch (`wmplat --help`, `wmplat leaderboard`) start
 fast.
@@ -15,8 +15,8 @@ __version__ = "0.2.0"
 _EXPORTS = {
     "hookimpl": "hookspecs", "Method": "method", "Baseline": "method", "Metric": "metric",
     "MetricValues": "metric", "EvalContext": "metric", "Task": "task",
-    "ClassifierTask": "task", "BuiltZoo": "task", "Zoo": "zoo", "TrainZoo": "train_view",
-    "TaskView": "train_view", "WmplatError": "errors",
+    "ClassifierTask": "task", "BuiltZoo": "task", "ShippedZoo": "task", "Zoo": "zoo",
+    "TrainZoo": "train_view", "TaskView": "train_view", "WmplatError": "errors",
     "PluginError": "errors", "ZooError": "errors", "ConfigError": "errors",
     "ResultError": "errors", "HubError": "errors", "PermutationGroup": "alignment",
     "mlp_permutation_groups": "alignment",

@@ -247,13 +247,24 @@ def zoo_info(name):
 
 @zoo.command("build")
 @click.argument("name")
-def zoo_build(name):
-    """Train a local zoo and cache it under $WMPLAT_HOME (rebuilds if it exists)."""
+@click.option("--shipped", is_flag=True,
+              help="Install the zoo shipped with the task's package instead of training it.")
+def zoo_build(name, shipped):
+    """Train a local zoo and cache it under $WMPLAT_HOME (rebuilds if it exists). For a task
+    that ships its zoo (digits-mlp does), says whether this machine reproduces it bit for bit.
+    Prints the zoo's folder."""
     from .plugins import load_plugins
-    from .zoos import build_zoo, find_zoo
+    from .zoos import build_zoo, find_zoo, install_shipped
 
     plugins = load_plugins()
-    click.echo(build_zoo(find_zoo(name, plugins), plugins))
+    known = find_zoo(name, plugins)
+    if shipped:
+        click.echo(install_shipped(known, plugins))
+        return
+    folder, verdict = build_zoo(known, plugins)
+    click.echo(folder)
+    if verdict:
+        click.echo(verdict, err=True)
 
 
 @zoo.command("pull")

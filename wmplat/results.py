@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_folder
+from .atomic import atomic_folder, clean_stale, folder_lock
 from .errors import ResultError
 from .schema import Result, check_schema_version, parse_model
 
@@ -81,8 +81,8 @@ ROW_FILES = (RESULT, PER_SAMPLE, PREVIEW)
 
 def is_row_folder(folder: Path) -> bool:
     """Whether `folder` holds nothing but a row's files, so that wmplat may replace it."""
-    return all(p.name in ROW_FILES and p.is_file() and not p.is_symlink()
-               for p in folder.iterdir())
+    return folder.is_dir() and not folder.is_symlink() and all(
+        p.name in ROW_FILES and p.is_file() and not p.is_symlink() for p in folder.iterdir())
 
 
 def write_result(folder: Path, result: Result, per_sample: dict,
@@ -91,12 +91,9 @@ def write_result(folder: Path, result: Result, per_sample: dict,
     from safetensors import SafetensorError
     from safetensors.torch import save_file
 
-    if folder.exists() and not (folder.is_dir() and is_row_folder(folder)):
-        raise ResultError(f"{folder} holds something other than a wmplat result "
-                          f"({', '.join(ROW_FILES)}); move it away, or choose another "
-                          "--results-dir")
     try:
-        with atomic_folder(folder) as tmp:
+        with folder_lock(folder), atomic_folder(folder, owned=is_row_folder) as tmp:
+            clean_stale(folder.parent)   # what a killed writer of this row left
             for name, tensors in ((PER_SAMPLE, per_sample), (PREVIEW, preview or {})):
                 tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
                 if tensors:

@@ -7,6 +7,7 @@ than assuming labels, so neural fields fit as well as classifiers.
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -22,6 +23,16 @@ class BuiltZoo:
     weights: torch.Tensor                 # [num_models, num_params], float32
     models: list[dict[str, Any]]          # per model: id, run, step, split, seed, quality
     provenance: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ShippedZoo:
+    """A task's canonical zoo, shipped inside its package: installed into the cache on first use
+    instead of training, so that every machine gets the same bytes (training depends on the
+    machine's floating-point kernels)."""
+
+    folder: Path              # holds manifest.json and the files it lists
+    manifest_sha256: str      # pinned in code: a shipped manifest.json with another hash is refused
 
 
 class Task:
@@ -61,6 +72,12 @@ class Task:
     def build_zoo(self) -> BuiltZoo:
         """Train this task's zoo locally; tasks whose zoos come only from the Hub omit it."""
         raise NotImplementedError(f"task {self.name!r} cannot build its zoo locally")
+
+    @classmethod
+    def shipped_zoo(cls) -> ShippedZoo | None:
+        """The canonical zoo shipped with this task's package, installed instead of training
+        it on first use; None (the default) trains it with `build_zoo`."""
+        return None
 
     @classmethod
     def can_build_zoo(cls) -> bool:

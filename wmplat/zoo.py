@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from . import __version__
@@ -118,6 +118,19 @@ def load_zoo(folder: Path, task: Task, revision: str | None = None,
     manifest = read_manifest(folder)
     if manifest.task != task.name:
         raise ZooError(f"{folder / MANIFEST}: task is {manifest.task!r}, expected {task.name!r}")
+    verify_files(folder, manifest, within)
+    weights = _read_weights(folder / WEIGHTS, manifest, task)
+    heldout = [m for m in manifest.models if m.split == "heldout"]
+    check_independent_splits(manifest, weights, independent_units(heldout), str(folder))
+    if revision is None:
+        revision = "local-" + sha256_file(folder / MANIFEST)[:12]
+    return Zoo(manifest, weights, task, revision, folder=folder)
+
+
+def verify_files(folder: Path, manifest: ZooManifest, within: Path | None = None) -> None:
+    """The folder's own integrity, whatever task reads it: every listed file is inside
+    `within` (by default the folder), there with its sha256, and the weights file is
+    safetensors."""
     _check_inside(folder, [MANIFEST, *(r.path for r in manifest.files)], within or folder)
     for record in manifest.files:
         path = folder / record.path
@@ -128,12 +141,11 @@ def load_zoo(folder: Path, task: Task, revision: str | None = None,
                            "or was modified")
     if WEIGHTS not in {r.path for r in manifest.files}:
         raise ZooError(f"{folder / MANIFEST}: files must list {WEIGHTS}")
-    weights = _read_weights(folder / WEIGHTS, manifest, task)
-    heldout = [m for m in manifest.models if m.split == "heldout"]
-    check_independent_splits(manifest, weights, independent_units(heldout), str(folder))
-    if revision is None:
-        revision = "local-" + sha256_file(folder / MANIFEST)[:12]
-    return Zoo(manifest, weights, task, revision, folder=folder)
+    try:
+        with safe_open(folder / WEIGHTS, "pt") as weights:
+            weights.keys()
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ZooError(f"{folder / WEIGHTS}: not a readable safetensors file ({exc})") from None
 
 
 def _check_inside(folder: Path, paths: list[str], within: Path) -> None:

