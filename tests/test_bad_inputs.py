@@ -1,6 +1,9 @@
 """Every kind of bad input gets a clear error that names what is wrong, and nothing is written."""
 
+import shutil
+
 import pytest
+from test_zoo import manifest_of, write_manifest
 
 
 def fails(cli, *args):
@@ -64,3 +67,25 @@ def test_a_metric_returning_nan_is_named_and_nothing_is_written(cli, install_plu
     assert ("metric 'nan-summary' (wmplat-badmetric 0.1.0) returned summary 'nan_summary' = "
             "nan; expected a finite number or None") in proc.stderr
     assert not (cli.cwd / "wmplat-results").exists()
+
+
+# --- zoos ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def zoo_copy(default_zoo, tmp_path):
+    folder = tmp_path / "my-zoo"
+    shutil.copytree(default_zoo, folder)
+    return folder
+
+
+@pytest.mark.parametrize("quality", ["NaN", "Infinity", "-Infinity"])
+def test_a_quality_that_is_not_a_finite_number_is_refused(cli, zoo_copy, quality):
+    manifest_path = zoo_copy / "manifest.json"
+    manifest = manifest_of(zoo_copy)
+    record = manifest["models"][7]
+    record["quality"] = float(quality)          # json writes these as NaN, Infinity
+    write_manifest(zoo_copy, manifest)
+    assert quality in manifest_path.read_text()
+    err = fails(cli, "zoo", "info", str(zoo_copy))
+    assert err.count("\n") == 1 and err.startswith(f"error: {manifest_path}: models.7: ")
+    assert f"model {record['id']!r}: quality must be a finite number" in err
