@@ -3,7 +3,8 @@
 import shutil
 
 import pytest
-from test_zoo import manifest_of, write_manifest
+import torch
+from test_zoo import manifest_of, read_weights, rewrite_weights, write_manifest
 
 
 def fails(cli, *args):
@@ -89,3 +90,37 @@ def test_a_quality_that_is_not_a_finite_number_is_refused(cli, zoo_copy, quality
     err = fails(cli, "zoo", "info", str(zoo_copy))
     assert err.count("\n") == 1 and err.startswith(f"error: {manifest_path}: models.7: ")
     assert f"model {record['id']!r}: quality must be a finite number" in err
+
+
+def zoo_info_fails(cli, folder):
+    err = fails(cli, "zoo", "info", str(folder))
+    assert err.count("\n") == 1 and err.startswith(f"error: {folder / 'weights.safetensors'}: ")
+    return err
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int8, torch.bool, torch.float16,
+                                   torch.bfloat16, torch.float64])
+def test_zoo_weights_that_are_not_float32_are_refused(cli, zoo_copy, dtype):
+    tensors = read_weights(zoo_copy)
+    tensors["fc2.bias"] = (tensors["fc2.bias"] > 0).to(dtype)
+    rewrite_weights(zoo_copy, tensors)
+    err = zoo_info_fails(cli, zoo_copy)
+    name = str(dtype).removeprefix("torch.")
+    assert f"tensor 'fc2.bias' has dtype {name}; zoo weights must be float32" in err
+
+
+def test_zoo_weights_beyond_the_limit_are_refused(cli, zoo_copy):
+    tensors = read_weights(zoo_copy)
+    tensors["fc1.weight"][5, 0, 0] = 1e38          # finite in float32
+    tensors["fc1.weight"][9, 1, 1] = -2e6
+    rewrite_weights(zoo_copy, tensors)
+    err = zoo_info_fails(cli, zoo_copy)
+    assert "tensor 'fc1.weight' has 2 weights beyond the limit |w| <= 1e+06 (largest " \
+           "|w| 1e+38)" in err
+
+
+def test_zoo_weights_at_the_limit_are_read(cli, zoo_copy):
+    tensors = read_weights(zoo_copy)
+    tensors["fc1.weight"][5, 0, 0] = -1e6
+    rewrite_weights(zoo_copy, tensors)
+    assert "2410 parameters" in cli("zoo", "info", str(zoo_copy)).stdout
