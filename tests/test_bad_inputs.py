@@ -29,6 +29,10 @@ def test_an_unknown_zoo_suggests_the_closest_name(cli):
     ("wrong-shape", "returned samples of shape [4, 2411], expected [4, 2410]"),
     ("nan-weights", "returned 1 non-finite values (NaN or inf) in 1 of 4 samples"),
     ("int-weights", "returned samples of dtype torch.int64, expected floating-point weights"),
+    ("huge-weights", "returned 4 values beyond the limit |w| <= 1e+06 (largest |w| 1e+38) "
+                     "in 2 of 4 samples"),
+    ("huge-doubles", "returned 1 values beyond the limit |w| <= 1e+06 (largest |w| 1e+300) "
+                     "in 1 of 4 samples"),
     ("peek-heldout", "the heldout split is not available to methods"),
     ("crash-in-fit", "failed: RuntimeError: out of coffee"),
 ])

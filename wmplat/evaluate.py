@@ -38,7 +38,7 @@ from .results import (
 )
 from .schema import Environment, Metrics, Result
 from .statistics import judge
-from .zoo import Zoo, independent_units
+from .zoo import MAX_WEIGHT, Zoo, independent_units
 from .zoos import open_zoo
 
 FRESH, TRAIN = "fresh", "train"
@@ -267,13 +267,21 @@ def check_samples(samples: Any, n: int, num_params: int, who: str) -> torch.Tens
     if not samples.is_floating_point():
         raise PluginError(f"{who} returned samples of dtype {samples.dtype}, "
                           "expected floating-point weights")
-    samples = samples.detach().cpu().float().contiguous()
+    samples = samples.detach().cpu()
     bad = ~torch.isfinite(samples)
     if bad.any():
         rows = int(bad.any(dim=1).sum())
         raise PluginError(f"{who} returned {int(bad.sum())} non-finite values (NaN or inf) "
                           f"in {rows} of {n} samples")
-    return samples
+    # checked in the method's own dtype: a float64 1e300 is too large, not infinite
+    beyond = samples.abs() > MAX_WEIGHT
+    if beyond.any():
+        largest = float(samples.abs().max())
+        raise PluginError(f"{who} returned {int(beyond.sum())} values beyond the limit "
+                          f"|w| <= {MAX_WEIGHT:.0e} (largest |w| {largest:.0e}) in "
+                          f"{int(beyond.any(dim=1).sum())} of {n} samples; trained networks "
+                          "have far smaller weights")
+    return samples.float().contiguous()
 
 
 def score(samples: torch.Tensor, zoo: Zoo, cache: BehaviourCache,
