@@ -1,5 +1,6 @@
 """Every kind of bad input gets a clear error that names what is wrong, and nothing is written."""
 
+import re
 import shutil
 
 import pytest
@@ -7,8 +8,8 @@ import torch
 from test_zoo import manifest_of, read_weights, rewrite_weights, write_manifest
 
 
-def fails(cli, *args):
-    proc = cli(*args, ok=False)
+def fails(cli, *args, env=None):
+    proc = cli(*args, ok=False, env=env)
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     assert not (cli.cwd / "wmplat-results").exists(), "nothing written on error"
@@ -57,6 +58,52 @@ def test_debug_shows_the_traceback(cli, default_zoo):
 ])
 def test_a_bad_option_is_named(cli, args, message):
     assert message in fails(cli, "evaluate", *args)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--samples", "1000000000", "--samples must be at most 100000, got 1000000000"),
+    ("--seed", "18446744073709551616", "--seed must be at most 4294967295 (2**32 - 1"),
+    ("--seed", "-1", "--seed must be at least 0, got -1"),
+])
+def test_an_option_out_of_range_is_refused_before_the_zoo_loads(cli, option, value, message):
+    # a zoo that does not exist: were it opened first, its error would come instead
+    err = fails(cli, "evaluate", "--method", "copycat", "--zoo", str(cli.cwd / "no-zoo"),
+                option, value)
+    assert err.count("\n") == 1 and err.startswith(f"error: {message}")
+
+
+@pytest.mark.parametrize("keyword, value, message", [
+    ("n_samples", 10**9, "--samples must be at most 100000"),
+    ("n_samples", 0, "--samples must be at least 1"),
+    ("n_samples", 2.5, "--samples must be an integer, got 2.5"),
+    ("seed", 2**64, "--seed must be at most 4294967295"),
+    ("seed", True, "--seed must be an integer, got True"),
+])
+def test_the_python_api_refuses_the_same_ranges(tmp_path, keyword, value, message):
+    from wmplat.errors import ConfigError
+    from wmplat.evaluate import evaluate
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        evaluate("copycat", zoo=str(tmp_path / "no-zoo"), results_dir=tmp_path / "results",
+                 **{keyword: value})
+    assert not (tmp_path / "results").exists()
+
+
+def test_the_largest_seed_is_taken(cli, default_zoo):
+    cli("evaluate", "--method", "copycat", "--samples", "4", "--seed", str(2**32 - 1))
+    assert list((cli.cwd / "wmplat-results").rglob("*-seed4294967295-n4/result.json"))
+
+
+def test_samples_that_would_not_fit_the_memory_limit_are_refused_before_the_method_runs(
+        cli, default_zoo):
+    # 2410 parameters x 4 bytes: 27 samples fit 0.25 MB; crash-in-fit would fail if it ran
+    err = fails(cli, "evaluate", "--method", "crash-in-fit", "--samples", "28",
+                env={"WMPLAT_SAMPLE_MEMORY_MB": "0.25"})
+    assert err.count("\n") == 1 and err.startswith("error: --samples 28: 28 samples of zoo "
+                                                    "'digits-mlp' (2410 parameters) take "), err
+    assert "over the limit of 0.25 MB on samples (WMPLAT_SAMPLE_MEMORY_MB); at most 27 fit" in err
+    cli("evaluate", "--method", "replica", "--samples", "27",
+        env={"WMPLAT_SAMPLE_MEMORY_MB": "0.25"})
 
 
 def test_a_non_integer_option_is_caught_by_the_command_line(cli):

@@ -9,7 +9,15 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .defaults import DEFAULT_RESULTS_DIR, DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_ZOO
+from .defaults import (
+    DEFAULT_RESULTS_DIR,
+    DEFAULT_SAMPLES,
+    DEFAULT_SEED,
+    DEFAULT_ZOO,
+    MAX_SAMPLES,
+    SAMPLE_MEMORY,
+    SAMPLE_MEMORY_ENV,
+)
 from .errors import ConfigError, WmplatError
 from .leaderboard import FORMATS, render
 from .results import read_results
@@ -71,9 +79,11 @@ def parse_set(values: tuple[str, ...]) -> dict:
               "(`wmplat plugins` lists them).")
 @click.option("--zoo", default=DEFAULT_ZOO, show_default=False, help=ZOO_HELP)
 @click.option("--samples", "-n", default=DEFAULT_SAMPLES, show_default=True, type=int,
-              help="How many models to sample.")
+              help=f"How many models to sample: 1 to {MAX_SAMPLES}, and no more than fit "
+                   f"{SAMPLE_MEMORY // 2**30} GiB as float32 (${SAMPLE_MEMORY_ENV} sets that "
+                   "limit in MB).")
 @click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int,
-              help="Seed for fitting and sampling.")
+              help="Seed for fitting and sampling, 0 to 2**32 - 1.")
 @click.option("--results-dir", default=DEFAULT_RESULTS_DIR, type=click.Path(path_type=Path),
               help=RESULTS_HELP)
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
@@ -90,8 +100,10 @@ def evaluate(method, zoo, samples, seed, results_dir, settings, force, revision,
     stores the result; then does the same (or reuses stored results) for every baseline at the
     task's settings and for the `fresh` reference, the zoo's heldout runs. Prints their
     leaderboard. Example: wmplat evaluate --method noise --set sigma=0.05"""
+    from .evaluate import check_ranges
     from .evaluate import evaluate as run
 
+    check_ranges(samples, seed)
     token = _push_credentials(push_to) if push_to else None
     rows = run(method, zoo=zoo, n_samples=samples, seed=seed, results_dir=results_dir,
                options=parse_set(settings), force=force, revision=revision)

@@ -7,6 +7,8 @@ method beside them. Each result is written as soon as it is done; a rerun skips 
 
 import inspect
 import math
+import numbers
+import os
 import platform
 import time
 from dataclasses import dataclass
@@ -19,7 +21,16 @@ from pydantic import ValidationError
 
 from . import __version__
 from .alignment import check_groups
-from .defaults import DEFAULT_RESULTS_DIR, DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_ZOO
+from .defaults import (
+    DEFAULT_RESULTS_DIR,
+    DEFAULT_SAMPLES,
+    DEFAULT_SEED,
+    DEFAULT_ZOO,
+    MAX_SAMPLES,
+    MAX_SEED,
+    SAMPLE_MEMORY,
+    SAMPLE_MEMORY_ENV,
+)
 from .errors import ConfigError, PluginError, ResultError
 from .method import Method
 from .metric import BehaviourCache, EvalContext, MetricValues
@@ -70,8 +81,7 @@ def evaluate(method: str, zoo: str = DEFAULT_ZOO, n_samples: int = DEFAULT_SAMPL
              force: bool = False, revision: str | None = None) -> list[Result]:
     """Evaluate `method` and the references on `zoo` (a Hub zoo at `revision`, if given);
     return the rows, the method's first."""
-    if n_samples < 1:
-        raise ConfigError(f"--samples must be at least 1, got {n_samples}")
+    check_ranges(n_samples, seed)
     plugins = load_plugins()
     entry = plugins.generators.get(method)
     # every baseline and metric runs, so a name two packages claim must not pick one silently
@@ -81,6 +91,7 @@ def evaluate(method: str, zoo: str = DEFAULT_ZOO, n_samples: int = DEFAULT_SAMPL
     plugins.metrics.check_no_conflicts()
     main_job = Job(method, entry.kind, validate_config(entry, options or {}), entry)
     opened = open_zoo(zoo, plugins, revision)
+    check_sample_memory(n_samples, opened)
     check_task_symmetry(opened)
     jobs = [main_job] + [j for j in baseline_jobs(plugins, opened) if not _same(j, main_job)]
     jobs += [TRAIN_REFERENCE, REFERENCE]
@@ -90,6 +101,48 @@ def evaluate(method: str, zoo: str = DEFAULT_ZOO, n_samples: int = DEFAULT_SAMPL
         status(f"[{i}/{len(jobs)}] {job.label} ({job.kind}) on {opened.name}")
         rows.append(evaluation.run(job))
     return rows
+
+
+def check_ranges(n_samples: int, seed: int) -> None:
+    """--samples and --seed within their documented ranges, before any work is done."""
+    _check_integer("--samples", n_samples, 1, MAX_SAMPLES)
+    _check_integer("--seed", seed, 0, MAX_SEED, " (2**32 - 1, so that numpy's legacy seeding "
+                   "takes it too)")
+
+
+def _check_integer(option: str, value: Any, low: int, high: int, why: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{option} must be an integer, got {value!r}")
+    if value < low:
+        raise ConfigError(f"{option} must be at least {low}, got {value}")
+    if value > high:
+        raise ConfigError(f"{option} must be at most {high}{why}, got {value}")
+
+
+def check_sample_memory(n_samples: int, zoo: Zoo) -> None:
+    """The samples, as float32, must fit the limit on their memory (docs/plugins.md)."""
+    limit, row = sample_memory(), zoo.num_params * 4
+    if n_samples * row > limit:
+        raise ConfigError(
+            f"--samples {n_samples}: {n_samples} samples of zoo {zoo.name!r} "
+            f"({zoo.num_params} parameters) take {n_samples * row / 2**20:.3g} MB as float32, "
+            f"over the limit of {limit / 2**20:.3g} MB on samples ({SAMPLE_MEMORY_ENV}); "
+            f"at most {limit // row} fit: ask for fewer, or raise the limit")
+
+
+def sample_memory() -> int:
+    """The limit in bytes: ${SAMPLE_MEMORY_ENV} (megabytes) or SAMPLE_MEMORY."""
+    value = os.environ.get(SAMPLE_MEMORY_ENV, "").strip()
+    if not value:
+        return SAMPLE_MEMORY
+    try:
+        megabytes = float(value)
+    except ValueError:
+        megabytes = float("nan")
+    if not 0 < megabytes < float("inf"):
+        raise ConfigError(f"{SAMPLE_MEMORY_ENV} must be a positive number of megabytes, "
+                          f"got {value!r}")
+    return max(1, int(megabytes * 2**20))
 
 
 def check_task_symmetry(zoo: Zoo) -> None:
