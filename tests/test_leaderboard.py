@@ -100,3 +100,30 @@ def test_a_config_too_long_for_a_table_is_labelled_by_its_hash():
     assert config_label("pdiff", {**long, "option_0": 1}) != config_label("pdiff", long)
     subset = {"sigma": 0.06, "params": ["norm1.weight", "norm1.bias", "norm2.weight"]}
     assert config_label("noise", subset) == "noise(sigma=0.06, params=[3 items])"
+
+
+def html_fails(cli, results, output) -> str:
+    proc = cli("leaderboard", "--format", "html", "--results-dir",
+               str(results / "wmplat-results"), "--output", str(output), ok=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: --output ")
+    return proc.stderr
+
+
+def test_html_into_a_missing_folder_is_refused_not_created(cli, results, tmp_path):
+    err = html_fails(cli, results, tmp_path / "missing" / "deeper" / "x.html")
+    assert f"folder {tmp_path / 'missing' / 'deeper'} does not exist; create it first" in err
+    assert not (tmp_path / "missing").exists()
+
+
+def test_html_onto_a_folder_is_refused(cli, results, tmp_path):
+    err = html_fails(cli, results, tmp_path)
+    assert f"--output {tmp_path} is a folder; give the path of a file" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_html_under_a_file_is_refused(cli, results, tmp_path):
+    (tmp_path / "notes").write_text("mine")
+    err = html_fails(cli, results, tmp_path / "notes" / "x.html")
+    assert f"{tmp_path / 'notes'} is not a folder" in err
+    assert (tmp_path / "notes").read_text() == "mine"

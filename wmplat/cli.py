@@ -167,7 +167,7 @@ def _entry_status(entry, registry) -> str:
 @click.option("--zoo", default=None, help="Only this zoo's results (default: all zoos).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
               show_default=True, help="How to print the rows; html writes a page with figures.")
-@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None,
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
               help=f"Where --format html writes the page (default: ./{DEFAULT_REPORT}).")
 @click.pass_context
 def leaderboard(ctx, results_dir, zoo, fmt, output):
@@ -179,6 +179,8 @@ def leaderboard(ctx, results_dir, zoo, fmt, output):
         return
     if output is not None and fmt != "html":
         raise ConfigError("--output is for --format html; the other formats print to stdout")
+    if output is not None:
+        check_output(output)
     rows = read_results(results_dir, zoo)
     if not rows and fmt in ("table", "markdown", "html"):
         where = f" for zoo {zoo!r}" if zoo else ""
@@ -189,6 +191,19 @@ def leaderboard(ctx, results_dir, zoo, fmt, output):
         click.echo(write_report(results_dir, zoo, output or Path(DEFAULT_REPORT)))
         return
     click.echo(render(rows, fmt))
+
+
+def check_output(path: Path) -> None:
+    """A file to write into a folder that exists: wmplat creates no folder the user did not ask
+    for, and never replaces a folder by a page."""
+    folder = path.parent
+    if path.is_dir():
+        raise ConfigError(f"--output {path} is a folder; give the path of a file, e.g. "
+                          f"{path / DEFAULT_REPORT}")
+    if not folder.exists():
+        raise ConfigError(f"--output {path}: folder {folder} does not exist; create it first")
+    if not folder.is_dir():
+        raise ConfigError(f"--output {path}: {folder} is not a folder")
 
 
 @leaderboard.command("push")
