@@ -17,13 +17,16 @@ def results(tmp_path_factory, default_zoo):
 
 def test_json_is_the_list_of_stored_rows(results):
     rows = Cli(results).json("leaderboard", "--format", "json")
-    stored = sorted(json.loads(p.read_text())["method"] for p in results.rglob("result.json"))
-    assert sorted(r["method"] for r in rows) == stored
-    on_disk = {p.parent.parent.name: json.loads(p.read_text()) for p in
-               (results / "wmplat-results").rglob("result.json") if "noise" not in str(p)}
-    by_method = {r["method"]: r for r in rows}
-    for name, row in on_disk.items():
-        assert by_method[name] == row
+    on_disk = [json.loads(p.read_text()) for p in results.rglob("result.json")]
+
+    def by_key(rows):
+        # two noise and two average rows: a row is its method and config, not its method
+        keyed = {(r["method"], r["config_hash"]): r for r in rows}
+        assert len(keyed) == len(rows)
+        return keyed
+
+    assert len(rows) == len(on_disk) == 10
+    assert by_key(rows) == by_key(on_disk)
 
 
 def test_rows_are_ordered_method_then_baselines_then_reference(results):
