@@ -5,6 +5,7 @@ reference (the heldout runs, scored exactly like samples), so a leaderboard alwa
 method beside them. Each result is written as soon as it is done; a rerun skips what exists.
 """
 
+import functools
 import inspect
 import math
 import numbers
@@ -36,7 +37,7 @@ from .method import Method
 from .metric import BehaviourCache, EvalContext, MetricValues
 from .plugins import Plugins, load_plugins
 from .preview import heatmap_preview
-from .progress import status
+from .progress import stage, stages, status
 from .registry import Entry
 from .results import (
     RESULT,
@@ -202,6 +203,17 @@ REFERENCE = Job(FRESH, "reference", {})          # the heldout runs: the null
 TRAIN_REFERENCE = Job(TRAIN, "reference", {})    # the train runs, each against the others
 
 
+def _shows_stages(compute):
+    """Wraps `Evaluation._compute`: the row's stages (fit, sample, each metric, judging) are
+    shown as they start (wmplat.progress)."""
+    @functools.wraps(compute)
+    def run(self, job: Job, folder: Path) -> Result:
+        total = (0 if job.is_reference else 2) + len(load_plugins().metrics.entries()) + 1
+        with stages(job.label, total):
+            return compute(self, job, folder)
+    return run
+
+
 class Evaluation:
     """Runs jobs on one zoo with shared caches, and the heldout runs' values as the null."""
 
@@ -254,6 +266,7 @@ class Evaluation:
         status(f"  reusing {folder / RESULT}")
         return stored
 
+    @_shows_stages
     def _compute(self, job: Job, folder: Path) -> Result:
         start = time.perf_counter()
         if job.is_reference:
@@ -262,6 +275,7 @@ class Evaluation:
             samples, runs = generate(job, self.zoo, self.n_samples, self.seed), None
         summary, per_sample = score(samples, self.zoo, self.cache, runs)
         null = per_sample if job is REFERENCE else self.null()
+        stage("judging")
         judged = judge(per_sample, null, leave_one_out=job is REFERENCE)
         per_sample["category"] = judged.category
         preview = heatmap_preview(samples, self.zoo.train_weights(), self.zoo.param_spec,
@@ -301,7 +315,9 @@ def generate(job: Job, zoo: Zoo, n: int, seed: int) -> torch.Tensor:
     who = f"{job.kind} {job.name!r} ({job.entry.provider})"
     try:
         method = job.entry.cls(**job.config)
+        stage("fit")
         method.fit(zoo.without_heldout(), seed)
+        stage("sample")
         samples = method.sample(n, seed)
     except (ConfigError, PluginError):
         raise
@@ -348,6 +364,7 @@ def score(samples: torch.Tensor, zoo: Zoo, cache: BehaviourCache,
     schema_fields = (*Result.model_fields, *Environment.model_fields)
     owner.update({name: "the result schema" for name in schema_fields})
     for entry in load_plugins().metrics.entries():
+        stage(f"metric {entry.name}")
         values = _compute(entry, ctx)
         for name in [*values.summary, *values.per_sample]:
             if name in owner and owner[name] != entry.name:
