@@ -108,7 +108,20 @@ def test_the_fresh_reference_row_is_novel(evaluation):
     result = evaluation.run(REFERENCE)
     assert result.verdict == "novel"
     low, high = result.metrics.novelty_auc_ci
-    assert low <= 0.5 <= high and result.metrics.novelty_auc == 0.5
+    assert low <= 0.5 <= high
+
+
+def test_the_fresh_reference_row_judges_each_run_against_the_others(evaluation):
+    """Left out, its own value cannot make a run look typical: among 32 runs the most extreme
+    of each test has p = 1/32 <= ALPHA and is flagged, where keeping it gives p >= 2/33."""
+    result = evaluation.run(REFERENCE)
+    null = evaluation.null()
+    others = judge(null, null, leave_one_out=True)
+    itself = judge(null, null, leave_one_out=False)
+    assert result.n_samples == 32
+    assert torch.equal(null["category"], others.category)
+    assert result.metrics.novel_good_rate == others.summary["novel_good_rate"] < 1.0
+    assert itself.summary["novel_good_rate"] == 1.0
 
 
 def test_conformal_flags_have_the_stated_false_alarm_rate():
@@ -122,11 +135,31 @@ def test_conformal_flags_have_the_stated_false_alarm_rate():
     assert float(flags.double().mean()) <= ALPHA + 0.01
 
 
-def test_novelty_auc_reads_one_half_for_equal_and_zero_for_closer():
+def brute_force_auc(similarity, null, leave_one_out):
+    """Mann-Whitney P(similarity < null), ties one half, pair by pair."""
+    pairs = [(1.0 if s < h else 0.5 if s == h else 0.0)
+             for i, s in enumerate(similarity.tolist()) for j, h in enumerate(null.tolist())
+             if not (leave_one_out and i == j)]
+    return sum(pairs) / len(pairs)
+
+
+def test_novelty_auc_leaves_each_runs_own_pair_out():
+    """Runs paired with themselves and ties everywhere: half the runs tie their own value,
+    the other half sit one below it, so counting the own pairs would raise the AUC."""
+    g = torch.Generator().manual_seed(0)
+    null = torch.randint(0, 6, (16,), generator=g).double()
+    paired = null.clone()
+    paired[1::2] -= 1
+    auc = novelty_auc(paired, null, leave_one_out=True)["novelty_auc"]
+    assert auc == pytest.approx(brute_force_auc(paired, null, leave_one_out=True), abs=1e-12)
+    assert brute_force_auc(paired, null, leave_one_out=False) > auc + 0.005
+    apart = novelty_auc(paired, null, leave_one_out=False)["novelty_auc"]
+    assert apart == pytest.approx(brute_force_auc(paired, null, leave_one_out=False), abs=1e-12)
+
+
+def test_novelty_auc_reads_zero_for_closer_and_one_for_farther():
     g = torch.Generator().manual_seed(0)
     null = torch.rand(64, generator=g) * 0.5 + 0.4
-    same = novelty_auc(null.clone(), null, leave_one_out=True)
-    assert same["novelty_auc"] == 0.5
     closer = novelty_auc(torch.ones(16), null, leave_one_out=False)
     assert closer["novelty_auc"] == 0.0 and closer["novelty_auc_ci"] == (0.0, 0.0)
     farther = novelty_auc(torch.zeros(16), null, leave_one_out=False)

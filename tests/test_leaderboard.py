@@ -17,13 +17,16 @@ def results(tmp_path_factory, default_zoo):
 
 def test_json_is_the_list_of_stored_rows(results):
     rows = Cli(results).json("leaderboard", "--format", "json")
-    stored = sorted(json.loads(p.read_text())["method"] for p in results.rglob("result.json"))
-    assert sorted(r["method"] for r in rows) == stored
-    on_disk = {p.parent.parent.name: json.loads(p.read_text()) for p in
-               (results / "wmplat-results").rglob("result.json") if "noise" not in str(p)}
-    by_method = {r["method"]: r for r in rows}
-    for name, row in on_disk.items():
-        assert by_method[name] == row
+    on_disk = [json.loads(p.read_text()) for p in results.rglob("result.json")]
+
+    def by_key(rows):
+        # two noise and two average rows: a row is its method and config, not its method
+        keyed = {(r["method"], r["config_hash"]): r for r in rows}
+        assert len(keyed) == len(rows)
+        return keyed
+
+    assert len(rows) == len(on_disk) == 10
+    assert by_key(rows) == by_key(on_disk)
 
 
 def test_rows_are_ordered_method_then_baselines_then_reference(results):
@@ -100,3 +103,30 @@ def test_a_config_too_long_for_a_table_is_labelled_by_its_hash():
     assert config_label("pdiff", {**long, "option_0": 1}) != config_label("pdiff", long)
     subset = {"sigma": 0.06, "params": ["norm1.weight", "norm1.bias", "norm2.weight"]}
     assert config_label("noise", subset) == "noise(sigma=0.06, params=[3 items])"
+
+
+def html_fails(cli, results, output) -> str:
+    proc = cli("leaderboard", "--format", "html", "--results-dir",
+               str(results / "wmplat-results"), "--output", str(output), ok=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: --output ")
+    return proc.stderr
+
+
+def test_html_into_a_missing_folder_is_refused_not_created(cli, results, tmp_path):
+    err = html_fails(cli, results, tmp_path / "missing" / "deeper" / "x.html")
+    assert f"folder {tmp_path / 'missing' / 'deeper'} does not exist; create it first" in err
+    assert not (tmp_path / "missing").exists()
+
+
+def test_html_onto_a_folder_is_refused(cli, results, tmp_path):
+    err = html_fails(cli, results, tmp_path)
+    assert f"--output {tmp_path} is a folder; give the path of a file" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_html_under_a_file_is_refused(cli, results, tmp_path):
+    (tmp_path / "notes").write_text("mine")
+    err = html_fails(cli, results, tmp_path / "notes" / "x.html")
+    assert f"{tmp_path / 'notes'} is not a folder" in err
+    assert (tmp_path / "notes").read_text() == "mine"

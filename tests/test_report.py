@@ -58,6 +58,7 @@ def results(tmp_path_factory, default_zoo):
 @pytest.fixture(scope="module")
 def page(results):
     path = results / "pages" / "report.html"
+    path.parent.mkdir()
     proc = Cli(results)("leaderboard", "--format", "html", "--output", str(path))
     assert proc.stdout.strip() == str(path)
     return path

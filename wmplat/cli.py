@@ -9,7 +9,15 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .defaults import DEFAULT_RESULTS_DIR, DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_ZOO
+from .defaults import (
+    DEFAULT_RESULTS_DIR,
+    DEFAULT_SAMPLES,
+    DEFAULT_SEED,
+    DEFAULT_ZOO,
+    MAX_SAMPLES,
+    SAMPLE_MEMORY,
+    SAMPLE_MEMORY_ENV,
+)
 from .errors import ConfigError, WmplatError
 from .leaderboard import FORMATS, render
 from .results import read_results
@@ -71,9 +79,11 @@ def parse_set(values: tuple[str, ...]) -> dict:
               "(`wmplat plugins` lists them).")
 @click.option("--zoo", default=DEFAULT_ZOO, show_default=False, help=ZOO_HELP)
 @click.option("--samples", "-n", default=DEFAULT_SAMPLES, show_default=True, type=int,
-              help="How many models to sample.")
+              help=f"How many models to sample: 1 to {MAX_SAMPLES}, and no more than fit "
+                   f"{SAMPLE_MEMORY // 2**30} GiB as float32 (${SAMPLE_MEMORY_ENV} sets that "
+                   "limit in MB).")
 @click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int,
-              help="Seed for fitting and sampling.")
+              help="Seed for fitting and sampling, 0 to 2**32 - 1.")
 @click.option("--results-dir", default=DEFAULT_RESULTS_DIR, type=click.Path(path_type=Path),
               help=RESULTS_HELP)
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
@@ -90,10 +100,12 @@ def evaluate(method, zoo, samples, seed, results_dir, settings, force, revision,
     stores the result; then does the same (or reuses stored results) for every baseline at the
     task's settings and for the `fresh` reference, the zoo's heldout runs. Prints their
     leaderboard. Example: wmplat evaluate --method noise --set sigma=0.05"""
+    from .evaluate import check_ranges
     from .evaluate import evaluate as run
     from .names import check_name
 
     check_name("method", method, "given to --method")
+    check_ranges(samples, seed)
     token = _push_credentials(push_to) if push_to else None
     rows = run(method, zoo=zoo, n_samples=samples, seed=seed, results_dir=results_dir,
                options=parse_set(settings), force=force, revision=revision)
@@ -157,7 +169,7 @@ def _entry_status(entry, registry) -> str:
 @click.option("--zoo", default=None, help="Only this zoo's results (default: all zoos).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
               show_default=True, help="How to print the rows; html writes a page with figures.")
-@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None,
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
               help=f"Where --format html writes the page (default: ./{DEFAULT_REPORT}).")
 @click.pass_context
 def leaderboard(ctx, results_dir, zoo, fmt, output):
@@ -169,6 +181,8 @@ def leaderboard(ctx, results_dir, zoo, fmt, output):
         return
     if output is not None and fmt != "html":
         raise ConfigError("--output is for --format html; the other formats print to stdout")
+    if output is not None:
+        check_output(output)
     rows = read_results(results_dir, zoo)
     if not rows and fmt in ("table", "markdown", "html"):
         where = f" for zoo {zoo!r}" if zoo else ""
@@ -179,6 +193,19 @@ def leaderboard(ctx, results_dir, zoo, fmt, output):
         click.echo(write_report(results_dir, zoo, output or Path(DEFAULT_REPORT)))
         return
     click.echo(render(rows, fmt))
+
+
+def check_output(path: Path) -> None:
+    """A file to write into a folder that exists: wmplat creates no folder the user did not ask
+    for, and never replaces a folder by a page."""
+    folder = path.parent
+    if path.is_dir():
+        raise ConfigError(f"--output {path} is a folder; give the path of a file, e.g. "
+                          f"{path / DEFAULT_REPORT}")
+    if not folder.exists():
+        raise ConfigError(f"--output {path}: folder {folder} does not exist; create it first")
+    if not folder.is_dir():
+        raise ConfigError(f"--output {path}: {folder} is not a folder")
 
 
 @leaderboard.command("push")

@@ -5,8 +5,11 @@ reference (the heldout runs, scored exactly like samples), so a leaderboard alwa
 method beside them. Each result is written as soon as it is done; a rerun skips what exists.
 """
 
+import functools
 import inspect
 import math
+import numbers
+import os
 import platform
 import time
 from dataclasses import dataclass
@@ -19,14 +22,23 @@ from pydantic import ValidationError
 
 from . import __version__
 from .alignment import check_groups
-from .defaults import DEFAULT_RESULTS_DIR, DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_ZOO
+from .defaults import (
+    DEFAULT_RESULTS_DIR,
+    DEFAULT_SAMPLES,
+    DEFAULT_SEED,
+    DEFAULT_ZOO,
+    MAX_SAMPLES,
+    MAX_SEED,
+    SAMPLE_MEMORY,
+    SAMPLE_MEMORY_ENV,
+)
 from .errors import ConfigError, PluginError, ResultError
 from .heldout_copies import copy_radius, heldout_l2, is_copy
 from .method import Method
 from .metric import BehaviourCache, EvalContext, MetricValues
 from .plugins import Plugins, load_plugins
 from .preview import heatmap_preview
-from .progress import status
+from .progress import stage, stages, status
 from .registry import Entry
 from .results import (
     RESULT,
@@ -40,7 +52,7 @@ from .results import (
 )
 from .schema import Environment, Metrics, Result
 from .statistics import judge
-from .zoo import Zoo, independent_units
+from .zoo import MAX_WEIGHT, Zoo, independent_units
 from .zoos import open_zoo
 
 FRESH, TRAIN = "fresh", "train"
@@ -75,8 +87,7 @@ def evaluate(method: str, zoo: str = DEFAULT_ZOO, n_samples: int = DEFAULT_SAMPL
              force: bool = False, revision: str | None = None) -> list[Result]:
     """Evaluate `method` and the references on `zoo` (a Hub zoo at `revision`, if given);
     return the rows, the method's first."""
-    if n_samples < 1:
-        raise ConfigError(f"--samples must be at least 1, got {n_samples}")
+    check_ranges(n_samples, seed)
     plugins = load_plugins()
     entry = plugins.generators.get(method)
     # every baseline and metric runs, so a name two packages claim must not pick one silently
@@ -87,6 +98,7 @@ def evaluate(method: str, zoo: str = DEFAULT_ZOO, n_samples: int = DEFAULT_SAMPL
     main_job = Job(method, entry.kind, validate_config(entry, options or {}), entry)
     prepare_results_dir(results_dir)
     opened = open_zoo(zoo, plugins, revision)
+    check_sample_memory(n_samples, opened)
     check_task_symmetry(opened)
     jobs = [main_job] + [j for j in baseline_jobs(plugins, opened) if not _same(j, main_job)]
     jobs += [TRAIN_REFERENCE, REFERENCE]
@@ -96,6 +108,48 @@ def evaluate(method: str, zoo: str = DEFAULT_ZOO, n_samples: int = DEFAULT_SAMPL
         status(f"[{i}/{len(jobs)}] {job.label} ({job.kind}) on {opened.name}")
         rows.append(evaluation.run(job))
     return rows
+
+
+def check_ranges(n_samples: int, seed: int) -> None:
+    """--samples and --seed within their documented ranges, before any work is done."""
+    _check_integer("--samples", n_samples, 1, MAX_SAMPLES)
+    _check_integer("--seed", seed, 0, MAX_SEED, " (2**32 - 1, so that numpy's legacy seeding "
+                   "takes it too)")
+
+
+def _check_integer(option: str, value: Any, low: int, high: int, why: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{option} must be an integer, got {value!r}")
+    if value < low:
+        raise ConfigError(f"{option} must be at least {low}, got {value}")
+    if value > high:
+        raise ConfigError(f"{option} must be at most {high}{why}, got {value}")
+
+
+def check_sample_memory(n_samples: int, zoo: Zoo) -> None:
+    """The samples, as float32, must fit the limit on their memory (docs/plugins.md)."""
+    limit, row = sample_memory(), zoo.num_params * 4
+    if n_samples * row > limit:
+        raise ConfigError(
+            f"--samples {n_samples}: {n_samples} samples of zoo {zoo.name!r} "
+            f"({zoo.num_params} parameters) take {n_samples * row / 2**20:.3g} MB as float32, "
+            f"over the limit of {limit / 2**20:.3g} MB on samples ({SAMPLE_MEMORY_ENV}); "
+            f"at most {limit // row} fit: ask for fewer, or raise the limit")
+
+
+def sample_memory() -> int:
+    """The limit in bytes: ${SAMPLE_MEMORY_ENV} (megabytes) or SAMPLE_MEMORY."""
+    value = os.environ.get(SAMPLE_MEMORY_ENV, "").strip()
+    if not value:
+        return SAMPLE_MEMORY
+    try:
+        megabytes = float(value)
+    except ValueError:
+        megabytes = float("nan")
+    if not 0 < megabytes < float("inf"):
+        raise ConfigError(f"{SAMPLE_MEMORY_ENV} must be a positive number of megabytes, "
+                          f"got {value!r}")
+    return max(1, int(megabytes * 2**20))
 
 
 def check_task_symmetry(zoo: Zoo) -> None:
@@ -153,6 +207,17 @@ def _same(a: Job, b: Job) -> bool:
 
 REFERENCE = Job(FRESH, "reference", {})          # the heldout runs: the null
 TRAIN_REFERENCE = Job(TRAIN, "reference", {})    # the train runs, each against the others
+
+
+def _shows_stages(compute):
+    """Wraps `Evaluation._compute`: the row's stages (fit, sample, each metric, judging) are
+    shown as they start (wmplat.progress)."""
+    @functools.wraps(compute)
+    def run(self, job: Job, folder: Path) -> Result:
+        total = (0 if job.is_reference else 2) + len(load_plugins().metrics.entries()) + 1
+        with stages(job.label, total):
+            return compute(self, job, folder)
+    return run
 
 
 class Evaluation:
@@ -229,6 +294,7 @@ class Evaluation:
             return f"computed by wmplat {stored.environment.wmplat}, this is {__version__}"
         return None
 
+    @_shows_stages
     def _compute(self, job: Job, folder: Path) -> Result:
         start = time.perf_counter()
         if job.is_reference:
@@ -258,6 +324,7 @@ class Evaluation:
         """Judge the samples against the heldout runs, and check that none copies one
         (docs/trust.md); add the per-sample outcomes to `per_sample`. Returns the verdict and
         the statistics."""
+        stage("judging")
         per_sample["heldout_l2"] = heldout_l2(
             samples, self.zoo.heldout_weights(), self.zoo.param_spec,
             self.zoo.task.permutation_groups, runs if job is REFERENCE else None,
@@ -291,7 +358,9 @@ def generate(job: Job, zoo: Zoo, n: int, seed: int) -> torch.Tensor:
     who = f"{job.kind} {job.name!r} ({job.entry.provider})"
     try:
         method = job.entry.cls(**job.config)
+        stage("fit")
         method.fit(zoo.without_heldout(), seed)
+        stage("sample")
         samples = method.sample(n, seed)
     except (ConfigError, PluginError):
         raise
@@ -310,13 +379,21 @@ def check_samples(samples: Any, n: int, num_params: int, who: str) -> torch.Tens
     if not samples.is_floating_point():
         raise PluginError(f"{who} returned samples of dtype {samples.dtype}, "
                           "expected floating-point weights")
-    samples = samples.detach().cpu().float().contiguous()
+    samples = samples.detach().cpu()
     bad = ~torch.isfinite(samples)
     if bad.any():
         rows = int(bad.any(dim=1).sum())
         raise PluginError(f"{who} returned {int(bad.sum())} non-finite values (NaN or inf) "
                           f"in {rows} of {n} samples")
-    return samples
+    # checked in the method's own dtype: a float64 1e300 is too large, not infinite
+    beyond = samples.abs() > MAX_WEIGHT
+    if beyond.any():
+        largest = float(samples.abs().max())
+        raise PluginError(f"{who} returned {int(beyond.sum())} values beyond the limit "
+                          f"|w| <= {MAX_WEIGHT:.0e} (largest |w| {largest:.0e}) in "
+                          f"{int(beyond.any(dim=1).sum())} of {n} samples; trained networks "
+                          "have far smaller weights")
+    return samples.float().contiguous()
 
 
 def score(samples: torch.Tensor, zoo: Zoo, cache: BehaviourCache,
@@ -330,6 +407,7 @@ def score(samples: torch.Tensor, zoo: Zoo, cache: BehaviourCache,
     schema_fields = (*Result.model_fields, *Environment.model_fields)
     owner.update({name: "the result schema" for name in schema_fields})
     for entry in load_plugins().metrics.entries():
+        stage(f"metric {entry.name}")
         values = _compute(entry, ctx)
         for name in [*values.summary, *values.per_sample]:
             if name in owner and owner[name] != entry.name:

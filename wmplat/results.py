@@ -6,8 +6,10 @@ A row's folder is one unit: written whole into a temporary folder and moved into
 and read back whole (`read_row`) and checked before anything reuses it.
 """
 
+import errno
 import hashlib
 import json
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -113,13 +115,17 @@ def _reason(exc: Exception) -> str:
 
 
 def prepare_results_dir(results_dir: Path) -> None:
-    """Make sure results can be written under `results_dir` before any work starts."""
+    """Make sure results can be written under `results_dir` before any work starts, creating
+    nothing: the folder, or the nearest folder above it that exists, must take a file."""
     if results_dir.exists() and not results_dir.is_dir():
         raise ResultError(f"--results-dir {results_dir} is a file, not a folder; choose a "
                           "folder")
+    existing = next(p for p in (results_dir.absolute(), *results_dir.absolute().parents)
+                    if p.exists())
     try:
-        results_dir.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=results_dir).close()
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        tempfile.TemporaryFile(dir=existing).close()
     except OSError as exc:
         raise ResultError(f"cannot write results under {results_dir}: "
                           f"{exc.strerror or exc}; choose a writable --results-dir") from None

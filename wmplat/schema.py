@@ -5,6 +5,7 @@ one leaderboard row each). Readers validate as strictly as writers and name the 
 field at fault.
 """
 
+import math
 import re
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -57,6 +58,14 @@ class ModelRecord(StrictModel):
     split: Literal["train", "heldout"]
     seed: int
     quality: float
+
+    @model_validator(mode="after")
+    def _finite_quality(self) -> "ModelRecord":
+        # JSON readers accept NaN and Infinity; a zoo's quality statistics must not
+        if not math.isfinite(self.quality):
+            raise ValueError(f"model {self.id!r}: quality must be a finite number, "
+                             f"got {self.quality}")
+        return self
 
 
 class FileRecord(StrictModel):

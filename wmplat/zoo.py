@@ -25,6 +25,9 @@ from .train_view import TrainZoo
 
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
+# The largest |weight| a zoo or a method's sample may hold: far beyond any trained network, and
+# small enough that squared distances over millions of parameters stay finite in float32.
+MAX_WEIGHT = 1e6
 
 
 def independent_units(models: list[ModelRecord]) -> list[int]:
@@ -177,10 +180,25 @@ def _read_weights(path: Path, manifest: ZooManifest, task: Task) -> torch.Tensor
         if tuple(tensors[name].shape) != (n, *shape):
             raise ZooError(f"{path}: tensor {name!r} has shape {list(tensors[name].shape)}, "
                            f"expected {[n, *shape]} ({n} models in {MANIFEST})")
-    flat = flatten({k: v.float() for k, v in tensors.items()}, spec)
-    if not torch.isfinite(flat).all():
-        raise ZooError(f"{path}: contains NaN or infinite weights")
-    return flat
+        _check_weights(path, name, tensors[name])
+    return flatten(tensors, spec)
+
+
+def _check_weights(path: Path, name: str, tensor: torch.Tensor) -> None:
+    """Float32 (nothing is converted: a zoo's numbers are what its file says) and within
+    MAX_WEIGHT."""
+    if tensor.dtype != torch.float32:
+        dtype = str(tensor.dtype).removeprefix("torch.")
+        raise ZooError(f"{path}: tensor {name!r} has dtype {dtype}; zoo weights must be "
+                       f"float32: save them as float32 and record the new sha256 in {MANIFEST}")
+    if not torch.isfinite(tensor).all():
+        raise ZooError(f"{path}: tensor {name!r} contains NaN or infinite weights")
+    beyond = int((tensor.abs() > MAX_WEIGHT).sum())
+    if beyond:
+        largest = float(tensor.abs().max())
+        raise ZooError(f"{path}: tensor {name!r} has {beyond} weights beyond the limit "
+                       f"|w| <= {MAX_WEIGHT:.0e} (largest |w| {largest:.0e}); trained networks "
+                       "have far smaller weights: the file is corrupt or holds something else")
 
 
 def write_zoo(folder: Path, name: str, task: Task, built: BuiltZoo,

@@ -34,6 +34,29 @@ class IntWeights(_Base):
         return torch.zeros(n, self.num_params, dtype=torch.int64)
 
 
+class HugeWeights(_Base):
+    """Finite in float32, but far beyond any trained network."""
+
+    name = "huge-weights"
+
+    def sample(self, n, seed):
+        out = torch.zeros(n, self.num_params)
+        out[1, 5] = 1e38
+        out[2, :3] = -2e6
+        return out
+
+
+class HugeDoubles(_Base):
+    """Finite in float64, infinite once converted to float32."""
+
+    name = "huge-doubles"
+
+    def sample(self, n, seed):
+        out = torch.zeros(n, self.num_params, dtype=torch.float64)
+        out[0, 0] = 1e300
+        return out
+
+
 class PeekHeldout(_Base):
     name = "peek-heldout"
 
@@ -68,5 +91,6 @@ class Scaled(_Base):
 
 @wmplat.hookimpl
 def register_methods(register):
-    for cls in (WrongShape, NanWeights, IntWeights, PeekHeldout, CrashInFit, Scaled):
+    for cls in (WrongShape, NanWeights, IntWeights, HugeWeights, HugeDoubles, PeekHeldout,
+                CrashInFit, Scaled):
         register(cls)
