@@ -147,7 +147,9 @@ def test_a_zoo_name_is_its_results_folder_as_it_is(cli, zoo_copy, tmp_path):
     results = tmp_path / "results"
     cli("evaluate", "--method", "replica", "--samples", "4", "--zoo", str(zoo_copy),
         "--results-dir", str(results))
-    assert sorted(p.name for p in results.iterdir()) == ["My.Zoo_2-b"]
+    revision = cli.json("leaderboard", "--format", "json", "--results-dir",
+                        str(results))[0]["zoo_revision"]
+    assert sorted(p.name for p in results.iterdir()) == [f"My.Zoo_2-b@{revision[:16]}"]
     assert {r["zoo"] for r in cli.json("leaderboard", "--format", "json", "--results-dir",
                                        str(results))} == {"My.Zoo_2-b"}
 
