@@ -7,7 +7,6 @@ import sys
 
 import pytest
 import torch
-from conftest import WMPLAT  # noqa: F401  (the CLI under test is the same package)
 from safetensors.torch import load_file
 
 ARGS = ["evaluate", "--method", "copycat", "--samples", "4"]
@@ -58,6 +57,9 @@ def litter(folder):
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory, default_zoo):
+    # a first evaluation caches what every later one shares (the digits split under
+    # $WMPLAT_HOME), so that the counted one renames only its own rows
+    assert run(tmp_path_factory.mktemp("warm-up"), 0).returncode == 0
     folder = tmp_path_factory.mktemp("uninterrupted")
     proc = run(folder, 0)
     assert proc.returncode == 0, proc.stderr
@@ -89,7 +91,6 @@ def test_a_row_killed_while_it_is_replaced_is_never_lost(clean, tmp_path, kill_a
     assert stored(tmp_path) == rows or litter(tmp_path), "a row vanished without a backup"
     resumed = run(tmp_path, 0)
     assert resumed.returncode == 0, resumed.stderr
-    assert "reusing" not in resumed.stderr or True
     assert stored(tmp_path) == rows
     assert litter(tmp_path) == []
 

@@ -46,6 +46,7 @@ from .results import (
     config_label,
     prepare_results_dir,
     read_row,
+    recover_row,
     result_folder,
     write_result,
     zoo_key,
@@ -240,6 +241,7 @@ class Evaluation:
     def run(self, job: Job) -> Result:
         folder = self.folder(job)
         if folder not in self._done:
+            recover_row(folder)
             self._done[folder] = self._reuse(job, folder) or self._compute(job, folder)
         return self._done[folder]
 

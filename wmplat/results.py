@@ -95,7 +95,6 @@ def write_result(folder: Path, result: Result, per_sample: dict,
 
     try:
         with folder_lock(folder), atomic_folder(folder, owned=is_row_folder) as tmp:
-            clean_stale(folder.parent)   # what a killed writer of this row left
             for name, tensors in ((PER_SAMPLE, per_sample), (PREVIEW, preview or {})):
                 tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
                 if tensors:
@@ -112,6 +111,14 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return re.sub(r"^.*I/O error: | \(os error \d+\)$", "", str(exc))
+
+
+def recover_row(folder: Path) -> None:
+    """Finish what a killed writer left beside `folder`: put back a row it had moved aside,
+    delete its temporaries (`wmplat.atomic.clean_stale`)."""
+    if folder.parent.is_dir():
+        with folder_lock(folder):
+            clean_stale(folder.parent)
 
 
 def prepare_results_dir(results_dir: Path) -> None:
