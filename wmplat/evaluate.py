@@ -9,7 +9,6 @@ import functools
 import inspect
 import math
 import numbers
-import os
 import platform
 import time
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from .errors import ConfigError, PluginError, ResultError
 from .heldout_copies import copy_radius, heldout_l2, is_copy
 from .method import Method
 from .metric import BehaviourCache, EvalContext, MetricValues
+from .metrics._reduce import megabytes_setting
 from .plugins import Plugins, load_plugins
 from .preview import heatmap_preview
 from .progress import stage, stages, status
@@ -140,17 +140,7 @@ def check_sample_memory(n_samples: int, zoo: Zoo) -> None:
 
 def sample_memory() -> int:
     """The limit in bytes: ${SAMPLE_MEMORY_ENV} (megabytes) or SAMPLE_MEMORY."""
-    value = os.environ.get(SAMPLE_MEMORY_ENV, "").strip()
-    if not value:
-        return SAMPLE_MEMORY
-    try:
-        megabytes = float(value)
-    except ValueError:
-        megabytes = float("nan")
-    if not 0 < megabytes < float("inf"):
-        raise ConfigError(f"{SAMPLE_MEMORY_ENV} must be a positive number of megabytes, "
-                          f"got {value!r}")
-    return max(1, int(megabytes * 2**20))
+    return megabytes_setting(SAMPLE_MEMORY_ENV, SAMPLE_MEMORY)
 
 
 def check_task_symmetry(zoo: Zoo) -> None:

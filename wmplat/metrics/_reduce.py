@@ -21,15 +21,21 @@ WORKING_SET = 8 * 2**20
 
 def memory_budget() -> int:
     """The budget in bytes: $WMPLAT_MEMORY_BUDGET_MB (megabytes, fractions allowed) or 256 MB."""
-    value = os.environ.get(BUDGET_ENV, "").strip()
+    return megabytes_setting(BUDGET_ENV, MEMORY_BUDGET)
+
+
+def megabytes_setting(variable: str, default: int) -> int:
+    """Bytes from the environment variable `variable`, in megabytes (fractions allowed), or
+    `default` bytes when it is unset."""
+    value = os.environ.get(variable, "").strip()
     if not value:
-        return MEMORY_BUDGET
+        return default
     try:
         megabytes = float(value)
     except ValueError:
         megabytes = float("nan")
-    if not megabytes > 0 or megabytes == float("inf"):
-        raise ConfigError(f"{BUDGET_ENV} must be a positive number of megabytes, got {value!r}")
+    if not 0 < megabytes < float("inf"):
+        raise ConfigError(f"{variable} must be a positive number of megabytes, got {value!r}")
     return max(1, int(megabytes * 2**20))
 
 
