@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from wmplat.heldout_copies import copy_radius, heldout_l2, is_copy
+from wmplat.heldout_copies import copy_radius, heldout_l2, is_copy, train_separation
 from wmplat.plugins import load_plugins
 from wmplat.tasks.digits_mlp import DigitsMLP
 from wmplat.zoo import MANIFEST, WEIGHTS, independent_units, sha256_file
@@ -122,7 +122,12 @@ def test_runs_trained_from_new_seeds_never_read_as_heldout_copies(zoo):
     from wmplat.evaluate import final_checkpoints
 
     reference, reference_units = final_checkpoints(zoo, "heldout")
-    radius = copy_radius(heldout_l2(reference, heldout, spec, groups, reference_units, units))
+    train_finals, train_units = final_checkpoints(zoo, "train")
+    radius = copy_radius(
+        heldout_l2(reference, heldout, spec, groups, reference_units, units),
+        *train_separation(zoo.train_weights(), torch.tensor(independent_units(
+            zoo.train_models())), train_finals, train_units, heldout, spec, groups))
+    assert 6 < radius < 6.5   # docs/trust.md quotes it (6.1)
     distance = heldout_l2(finals, heldout, spec, groups)
     assert not is_copy(distance, radius).any()
     # and a checkpoint of a heldout run other than the one the null uses is a copy

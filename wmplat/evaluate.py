@@ -32,7 +32,7 @@ from .defaults import (
     SAMPLE_MEMORY_ENV,
 )
 from .errors import ConfigError, PluginError, ResultError
-from .heldout_copies import copy_radius, heldout_l2, is_copy
+from .heldout_copies import copy_radius, heldout_l2, is_copy, train_separation
 from .method import Method
 from .metric import BehaviourCache, EvalContext, MetricValues
 from .metrics._reduce import megabytes_setting
@@ -220,6 +220,7 @@ class Evaluation:
         self.cache = BehaviourCache(zoo)
         self._done: dict[Path, Result] = {}
         self._null: dict[str, torch.Tensor] | None = None
+        self._train_separation: tuple[torch.Tensor, torch.Tensor] | None = None
         self.per_sample_names = {*RUNNER_PER_SAMPLE, *(
             name for entry in load_plugins().metrics.entries() for name in entry.cls.per_sample)}
 
@@ -241,6 +242,17 @@ class Evaluation:
         if self._null is None:
             self.run(REFERENCE)
         return self._null
+
+    def _copy_radius(self, heldout_null: torch.Tensor) -> float:
+        """Half the smallest distance between independent runs of this zoo: heldout runs to
+        each other (`heldout_null`), train runs to each other and to the heldout runs."""
+        if self._train_separation is None:
+            finals, units = final_checkpoints(self.zoo, "train")
+            self._train_separation = train_separation(
+                self.zoo.train_weights(), self.cache.runs("train"), finals, units,
+                self.zoo.heldout_weights(), self.zoo.param_spec,
+                self.zoo.task.permutation_groups)
+        return copy_radius(heldout_null, *self._train_separation)
 
     def _own_run(self, runs: torch.Tensor | None):
         """exclude(i) -> bool [T]: the train checkpoints of sample i's own run; None for
@@ -323,7 +335,7 @@ class Evaluation:
             self.cache.runs("heldout"))
         null = per_sample if job is REFERENCE else self.null()
         judged = judge(per_sample, null, leave_one_out=job is REFERENCE)
-        copies = is_copy(per_sample["heldout_l2"], copy_radius(null["heldout_l2"]))
+        copies = is_copy(per_sample["heldout_l2"], self._copy_radius(null["heldout_l2"]))
         per_sample.update(category=judged.category, heldout_copy=copies)
         statistics = {**judged.summary, "heldout_copy_rate": float(copies.double().mean())}
         verdict = statistics.pop("verdict")

@@ -38,11 +38,22 @@ def heldout_l2(samples: torch.Tensor, heldout: torch.Tensor, spec: ParamSpec, gr
     return aligned_neighbours(samples, heldout, spec, groups, exclude=exclude, k=1).aligned_l2
 
 
-def copy_radius(null_l2: torch.Tensor) -> float:
-    """Half the smallest distance from a heldout run to another; 0 (nothing can be flagged)
-    when the heldout split has a single unit."""
-    smallest = float(null_l2.min()) if len(null_l2) else float("inf")
+def copy_radius(*nearest: torch.Tensor) -> float:
+    """Half the smallest of the given distances between independent runs; 0 (nothing can be
+    flagged) when there are none."""
+    smallest = min((float(d.min()) for d in nearest if len(d)), default=float("inf"))
     return smallest / 2 if smallest < float("inf") else 0.0
+
+
+def train_separation(train: torch.Tensor, units: torch.Tensor, finals: torch.Tensor,
+                     final_units: torch.Tensor, heldout: torch.Tensor, spec: ParamSpec,
+                     groups) -> tuple[torch.Tensor, torch.Tensor]:
+    """Aligned distances from each train run's final checkpoint to the nearest checkpoint of
+    another train run, and to the nearest heldout checkpoint: how close independent runs of
+    this zoo come to one another besides the heldout runs themselves."""
+    exclude = lambda i: units == final_units[i]  # noqa: E731
+    to_train = aligned_neighbours(finals, train, spec, groups, exclude=exclude, k=1).aligned_l2
+    return to_train, heldout_l2(finals, heldout, spec, groups)
 
 
 def is_copy(distance: torch.Tensor, radius: float) -> torch.Tensor:
@@ -50,18 +61,17 @@ def is_copy(distance: torch.Tensor, radius: float) -> torch.Tensor:
 
 
 def check_independent_splits(manifest, weights: torch.Tensor, heldout_units: list[int],
-                             source: str) -> None:
-    """Refuse a zoo whose heldout checkpoints copy train checkpoints (plain L2 within the
-    heldout runs' copy radius, or equal). `heldout_units`: the independent unit of each heldout
-    model, in manifest order."""
+                             train_units: list[int], source: str) -> None:
+    """Refuse a zoo whose heldout checkpoints copy train checkpoints: equal, or in plain L2
+    within half the smallest distance between two runs of one split. `heldout_units`,
+    `train_units`: the independent unit of each model of the split, in manifest order."""
     from .metrics.min_l2 import nearest_l2  # a metric module imports wmplat.zoo, which calls this
 
     held = [i for i, m in enumerate(manifest.models) if m.split == "heldout"]
     train = [i for i, m in enumerate(manifest.models) if m.split == "train"]
     h, t = weights[held], weights[train]
-    held_units = torch.tensor(heldout_units)
-    same_unit = lambda a, b: held_units[a:b, None] == held_units[None, :]  # noqa: E731
-    radius = copy_radius(nearest_l2(h, h, same_unit))
+    radius = copy_radius(nearest_l2(h, h, _same(torch.tensor(heldout_units))),
+                         nearest_l2(t, t, _same(torch.tensor(train_units))))
     to_train = nearest_l2(h, t)
     copies = (to_train < radius) | (to_train == 0)
     if not copies.any():
@@ -74,5 +84,10 @@ def check_independent_splits(manifest, weights: torch.Tensor, heldout_units: lis
     more = f" and {int(copies.sum()) - len(names)} more" if copies.sum() > len(names) else ""
     raise ZooError(f"{source}: {int(copies.sum())} heldout models copy train checkpoints: "
                    f"{', '.join(names)}{more}; closer than half the smallest distance between "
-                   f"two heldout runs ({radius:.3g}), so the splits are not independent. Split "
-                   "the zoo by independently trained runs")
+                   f"two runs of one split ({radius:.3g}), so the splits are not independent. "
+                   "Split the zoo by independently trained runs")
+
+
+def _same(units: torch.Tensor):
+    """excluded(start, stop) for `nearest_l2`: pairs of checkpoints of one unit."""
+    return lambda a, b: units[a:b, None] == units[None, :]

@@ -123,8 +123,9 @@ def load_zoo(folder: Path, task: Task, revision: str | None = None,
         raise ZooError(f"{folder / MANIFEST}: task is {manifest.task!r}, expected {task.name!r}")
     verify_files(folder, manifest, within)
     weights = _read_weights(folder / WEIGHTS, manifest, task)
-    heldout = [m for m in manifest.models if m.split == "heldout"]
-    check_independent_splits(manifest, weights, independent_units(heldout), str(folder))
+    units = {split: independent_units([m for m in manifest.models if m.split == split])
+             for split in ("heldout", "train")}
+    check_independent_splits(manifest, weights, units["heldout"], units["train"], str(folder))
     if revision is None:
         revision = "local-" + sha256_file(folder / MANIFEST)[:12]
     return Zoo(manifest, weights, task, revision, folder=folder)
