@@ -10,7 +10,7 @@ fast.
 
 import importlib
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _EXPORTS = {
     "hookimpl": "hookspecs", "Method": "method", "Baseline": "method", "Metric": "metric",
