@@ -72,27 +72,27 @@ def test_a_tiny_evaluation_writes_a_method_row_beside_baselines_and_fresh_runs(e
     proc, results = evaluation
     assert "pdiff: generating norm1.weight, norm1.bias, norm2.weight, norm2.bias" in proc.stderr
     assert "pdiff: autoencoder loss" in proc.stderr
-    [row_file] = (results / "digits-pdiff" / "pdiff").glob("*/result.json")
+    [row_file] = results.glob("digits-pdiff@*/pdiff/*/result.json")  # <zoo>@<revision>
     row = json.loads(row_file.read_text())
     assert (row["method"], row["kind"], row["method_version"]) == ("pdiff", "method", "0.1.0")
     assert row["n_samples"] == 8 and row["seed"] == 0
     assert row["verdict"] in {"novel", "interpolates", "memorizes", "degraded"}
     assert row["config"]["ae_steps"] == 20 and row["config"]["input_noise"] == 0.001
     assert 0 <= row["metrics"]["accuracy_mean"] <= 1
-    kinds = {r.parent.parent.name for r in results.glob("digits-pdiff/*/*/result.json")}
+    kinds = {r.parent.parent.name for r in results.glob("digits-pdiff@*/*/*/result.json")}
     assert {"pdiff", "noise", "average", "fresh", "train"} <= kinds
 
 
 def test_the_same_seed_reproduces_the_samples(wmplat_cli, evaluation, tmp_path):
     _, results = evaluation
-    [folder] = (results / "digits-pdiff" / "pdiff").glob("*/")
+    [folder] = results.glob("digits-pdiff@*/pdiff/*/")
     first = load_file(folder / "per_sample.safetensors")
     # the baselines' and references' rows are reused from a copy; pdiff runs again
     again = tmp_path / "results"
     shutil.copytree(results, again, ignore=shutil.ignore_patterns("pdiff"))
     wmplat_cli("evaluate", "--method", "pdiff", "--zoo", "digits-pdiff", "--samples", "8",
                "--results-dir", str(again), *TINY_SETS, cwd=tmp_path)
-    [rerun] = (again / "digits-pdiff" / "pdiff").glob("*/per_sample.safetensors")
+    [rerun] = again.glob("digits-pdiff@*/pdiff/*/per_sample.safetensors")
     rerun = load_file(rerun)
     # exact distances of each sample to its nearest train checkpoint: equal samples
     assert torch.equal(first["min_l2"], rerun["min_l2"])
