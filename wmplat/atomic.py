@@ -13,11 +13,10 @@ finish what a killed process left: it deletes the temporaries of dead processes,
 back when its target is missing (a kill between the two renames) and deletes it when the target
 exists. Items of live processes, and of other hosts, are left alone.
 
-A writer holds `folder_lock(path)` (a lock file `.NAME.lock` beside `path`), cleans the parent,
-checks whether `path` is still what it wants to write, and only then writes:
+A writer holds `folder_lock(path)` (a lock file `.NAME.lock` beside `path`; taking it cleans
+the parent), checks whether `path` is still what it wants to write, and only then writes:
 
     with folder_lock(target):
-        clean_stale(target.parent)
         if not is_current(target):
             with atomic_folder(target, owned=is_mine) as tmp:
                 write_into(tmp)
@@ -141,7 +140,8 @@ def atomic_folder(path: Path, *, owned: Callable[[Path], bool]) -> Iterator[Path
 @contextmanager
 def folder_lock(path: Path) -> Iterator[None]:
     """Hold the lock of `path` (the file `.NAME.lock` beside it) for as long as the block
-    runs; say so on stderr when another process holds it."""
+    runs, saying so on stderr when another process holds it; once it is held, finish what
+    killed writers left beside `path` (`clean_stale`), so that the block sees it whole."""
     from filelock import FileLock, Timeout
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,6 +152,7 @@ def folder_lock(path: Path) -> Iterator[None]:
         status(f"waiting for another wmplat process writing {path} ...")
         lock.acquire()
     try:
+        clean_stale(path.parent)
         yield
     finally:
         lock.release()

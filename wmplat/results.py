@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_folder, clean_stale, folder_lock
+from .atomic import atomic_folder, folder_lock
 from .errors import ResultError
 from .schema import Result, check_schema_version, parse_model
 
@@ -114,11 +114,11 @@ def _reason(exc: Exception) -> str:
 
 
 def recover_row(folder: Path) -> None:
-    """Finish what a killed writer left beside `folder`: put back a row it had moved aside,
-    delete its temporaries (`wmplat.atomic.clean_stale`)."""
+    """Finish what a killed writer left beside `folder` before it is read: put back a row it
+    had moved aside, delete its temporaries (taking the row's lock does both)."""
     if folder.parent.is_dir():
         with folder_lock(folder):
-            clean_stale(folder.parent)
+            pass
 
 
 def prepare_results_dir(results_dir: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from safetensors.torch import load_file
 
-from .atomic import atomic_folder, clean_stale, folder_lock
+from .atomic import atomic_folder, folder_lock
 from .errors import ConfigError, PluginError, ZooError
 from .home import home
 from .names import check_name, name_error
@@ -112,7 +112,6 @@ def build_zoo(known: KnownZoo, plugins: Plugins) -> tuple[Path, str | None]:
     holds the shipped files, so the revision is the shipped one)."""
     _check_local(known)
     with folder_lock(known.cache_path()):
-        clean_stale(known.cache_path().parent)
         return _build(known, plugins)
 
 
@@ -125,7 +124,6 @@ def install_shipped(known: KnownZoo, plugins: Plugins) -> Path:
         raise ConfigError(f"task {task.name!r} ships no zoo; `wmplat zoo build {known.name}` "
                           "trains it here")
     with folder_lock(known.cache_path()):
-        clean_stale(known.cache_path().parent)
         _install(known, task, shipped)
     return known.cache_path()
 
@@ -264,7 +262,6 @@ def _ensure_cached(known: KnownZoo, plugins: Plugins) -> None:
     if _is_current(known, plugins):
         return
     with folder_lock(known.cache_path()):
-        clean_stale(known.cache_path().parent)
         if _is_current(known, plugins):  # another process made it while we waited
             return
         shipped = _shipped(known, plugins)
