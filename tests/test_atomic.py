@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import pytest
+from killing import KILLED, run_killed
 
 from wmplat.atomic import NotOwnedError, atomic_folder, clean_stale, folder_lock, write_text_atomic
 
@@ -68,26 +69,12 @@ def test_a_failed_file_write_keeps_the_old_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
 
 
-# A child process that replaces `zoo` (holding "old") with "new" and is killed just before its
-# k-th os.replace, or just after it.
-KILLED_WRITER = textwrap.dedent("""
-    import os, sys
+# A child process that replaces `zoo` (holding "old") with "new", killed at a rename (killing.py).
+WRITER = textwrap.dedent("""
     from pathlib import Path
     from wmplat.atomic import atomic_folder
 
-    k, when, target = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
-    calls, replace = [0], os.replace
-
-    def dying_replace(*args, **kwargs):
-        calls[0] += 1
-        if calls[0] == k and when == "before":
-            os._exit(137)
-        replace(*args, **kwargs)
-        if calls[0] == k:
-            os._exit(137)
-
-    os.replace = dying_replace
-    with atomic_folder(target, owned=lambda p: True) as tmp:
+    with atomic_folder(Path(sys.argv[1]), owned=lambda p: True) as tmp:
         (tmp / "manifest.json").write_text("new")
 """)
 
@@ -96,8 +83,8 @@ KILLED_WRITER = textwrap.dedent("""
 def test_a_writer_killed_midway_loses_nothing(tmp_path, k, when):
     target = tmp_path / "zoo"
     write_folder(target, "old")
-    child = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(k), when, str(target)])
-    assert child.returncode == 137
+    child = run_killed(WRITER, [str(target)], k, when)
+    assert child.returncode == KILLED, child.stderr
     assert len(list(tmp_path.iterdir())) > 1, "the kill left something to clean"
     clean_stale(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["zoo"]

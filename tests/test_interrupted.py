@@ -3,40 +3,18 @@ leaves no litter, and a row being replaced is never lost."""
 
 import json
 import subprocess
-import sys
 
 import pytest
 import torch
+from killing import KILLED, renames, run_killed_cli
 from safetensors.torch import load_file
 
 ARGS = ["evaluate", "--method", "copycat", "--samples", "4"]
 
-# Runs the CLI with os.replace and os.rename counted; the call numbered KILL_AT is never made:
-# the process dies on the spot, as on a kill -9 just before that rename.
-KILLER = """
-import os, sys
-from wmplat.cli import main
-kill_at, calls = int(os.environ["KILL_AT"]), [0]
-def counted(real):
-    def call(*args, **kwargs):
-        calls[0] += 1
-        if calls[0] == kill_at:
-            os._exit(137)
-        return real(*args, **kwargs)
-    return call
-os.replace, os.rename = counted(os.replace), counted(os.rename)
-try:
-    main()
-finally:
-    print(f"RENAMES {calls[0]}", file=sys.stderr)
-"""
-
 
 def run(cwd, kill_at: int, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", KILLER, *ARGS, *extra], cwd=cwd,
-                          capture_output=True, text=True, timeout=600,
-                          env={**__import__("os").environ, "KILL_AT": str(kill_at),
-                               "WMPLAT_QUIET": "1"})
+    """The evaluation, killed just before its rename number `kill_at` (0: never)."""
+    return run_killed_cli([*ARGS, *extra], kill_at, cwd=cwd, env={"WMPLAT_QUIET": "1"})
 
 
 def stored(folder):
@@ -63,18 +41,17 @@ def clean(tmp_path_factory, default_zoo):
     folder = tmp_path_factory.mktemp("uninterrupted")
     proc = run(folder, 0)
     assert proc.returncode == 0, proc.stderr
-    renames = int(proc.stderr.rsplit("RENAMES ", 1)[1])
-    assert renames >= 10     # one per row at least
-    return stored(folder), renames
+    assert renames(proc) >= 10     # one per row at least
+    return stored(folder), renames(proc)
 
 
 def test_an_evaluation_killed_before_any_rename_resumes_to_identical_rows(clean, tmp_path):
-    rows, renames = clean
-    for kill_at in range(1, renames + 1):
+    rows, count = clean
+    for kill_at in range(1, count + 1):
         folder = tmp_path / f"kill-{kill_at}"
         folder.mkdir()
         killed = run(folder, kill_at)
-        assert killed.returncode == 137, killed.stderr
+        assert killed.returncode == KILLED, killed.stderr
         resumed = run(folder, 0)
         assert resumed.returncode == 0 and "Traceback" not in resumed.stderr, resumed.stderr
         assert stored(folder) == rows, kill_at
@@ -87,7 +64,7 @@ def test_a_row_killed_while_it_is_replaced_is_never_lost(clean, tmp_path, kill_a
     assert run(tmp_path, 0).returncode == 0
     # --force replaces each row: first the old folder is moved aside, then the new moved in
     killed = run(tmp_path, kill_at, "--force")
-    assert killed.returncode == 137
+    assert killed.returncode == KILLED
     assert stored(tmp_path) == rows or litter(tmp_path), "a row vanished without a backup"
     resumed = run(tmp_path, 0)
     assert resumed.returncode == 0, resumed.stderr
@@ -97,8 +74,8 @@ def test_a_row_killed_while_it_is_replaced_is_never_lost(clean, tmp_path, kill_a
 
 def test_every_row_is_whole_at_every_kill_point(clean, tmp_path):
     """What a killed run leaves readable is whole: every row folder has all its files."""
-    _, renames = clean
-    for kill_at in (2, renames // 2, renames):
+    _, count = clean
+    for kill_at in (2, count // 2, count):
         folder = tmp_path / f"kill-{kill_at}"
         folder.mkdir()
         run(folder, kill_at)

@@ -8,13 +8,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import WMPLAT
+from killing import KILLED, run_killed_cli
 from safetensors.torch import load_file, save_file
 
 import wmplat
@@ -158,29 +157,6 @@ def test_a_folder_wmplat_did_not_write_is_never_replaced(cli, tmp_path):
     assert sorted(os.listdir(home / "zoos")) == [".digits-mlp.lock", "digits-mlp"]
 
 
-# A `wmplat` killed (exit 137) just before, or just after, its k-th os.replace / os.rename.
-KILLED_CLI = textwrap.dedent("""
-    import os, sys
-    k, when = int(sys.argv[1]), sys.argv[2]
-    calls = [0]
-
-    def dying(real):
-        def call(*args, **kwargs):
-            calls[0] += 1
-            if calls[0] == k and when == "before":
-                os._exit(137)
-            real(*args, **kwargs)
-            if calls[0] == k:
-                os._exit(137)
-        return call
-
-    os.replace, os.rename = dying(os.replace), dying(os.rename)
-    sys.argv = ["wmplat", *sys.argv[3:]]
-    from wmplat.cli import main
-    main()
-""")
-
-
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_an_install_killed_at_any_rename_never_loses_the_zoo(cli, tmp_path, default_zoo, when):
     old = tmp_path / "old"
@@ -193,12 +169,10 @@ def test_an_install_killed_at_any_rename_never_loses_the_zoo(cli, tmp_path, defa
     for k in itertools.count(1):
         shutil.rmtree(home, ignore_errors=True)
         shutil.copytree(old, home / "zoos" / "digits-mlp")
-        proc = subprocess.run([sys.executable, "-c", KILLED_CLI, str(k), when, "zoo", "build",
-                               "digits-mlp", "--shipped"], env=env, capture_output=True,
-                              text=True, timeout=300)
+        proc = run_killed_cli(["zoo", "build", "digits-mlp", "--shipped"], k, when, env=env)
         if proc.returncode == 0:
             break
-        assert proc.returncode == 137, proc.stderr
+        assert proc.returncode == KILLED, proc.stderr
         # the next run finds the new zoo if it was in place, else the old one, never none
         cached = home / "zoos" / "digits-mlp"
         replaced = cached.is_dir() and files_of(cached) == files_of(SHIPPED)
