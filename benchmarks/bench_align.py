@@ -32,12 +32,12 @@ import torch
 from common import clock, describe_machine, train_digits
 from scipy.optimize import linear_sum_assignment
 
-from wmplat.alignment import Aligner, mlp_permutation_groups
-from wmplat.neighbours import HULL_K, aligned_neighbours, hull_residual
-from wmplat.params import unflatten
+from wmplat.engine.alignment import Aligner, mlp_permutation_groups
+from wmplat.engine.neighbours import HULL_K, aligned_neighbours, hull_residual
+from wmplat.engine.threads import single_threaded
 from wmplat.tasks.digits_mlp import BATCH_SIZE, EPOCHS, LR, DigitsMLP, digits_split
 from wmplat.tasks.mlp import mlp_spec, train_mlps
-from wmplat.threads import single_threaded
+from wmplat.zoo.params import unflatten
 
 SLICES = 10                   # ours and the reference alternate over this many slices
 RTOL, ATOL = 1e-9, 1e-12
@@ -248,7 +248,7 @@ def zoo_data(name: str, n: int):
     from bench_eval import make_samples
 
     from wmplat.plugins import load_plugins
-    from wmplat.zoos import open_zoo
+    from wmplat.zoo.catalogue import open_zoo
 
     try:
         zoo = open_zoo(name, load_plugins())

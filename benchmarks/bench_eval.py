@@ -22,15 +22,15 @@ import torch
 from bench_align import compare_aligned
 from common import clock, describe_machine, peak_rss_bytes, reset_peak_rss, train_digits
 
+from wmplat.engine.budget import memory_budget
 from wmplat.metric import BehaviourCache, EvalContext
-from wmplat.metrics._reduce import memory_budget
 from wmplat.metrics.accuracy import Accuracy
 from wmplat.metrics.max_similarity import MaxSimilarity
 from wmplat.metrics.min_l2 import MinL2
-from wmplat.params import unflatten
 from wmplat.task import BuiltZoo
 from wmplat.tasks.digits_mlp import DigitsMLP
-from wmplat.zoo import load_zoo, write_zoo
+from wmplat.zoo.format import load_zoo, write_zoo
+from wmplat.zoo.params import unflatten
 
 TRAIN_RUNS, FRESH_RUNS, CHECKPOINTS = 100, 20, 10   # checkpoints: after each of the last epochs
 COPY_SIGMA = 0.02                         # noise of the extra checkpoints of the 10k zoo

@@ -17,9 +17,9 @@ import time
 import torch
 from torch.func import functional_call, vmap
 
-from wmplat.params import unflatten
 from wmplat.tasks.digits_mlp import SIZES, DigitsMLP
 from wmplat.tasks.mlp import init_mlp, mlp_forward
+from wmplat.zoo.params import unflatten
 
 MODELS = 4000
 

@@ -8,10 +8,10 @@ from contextlib import contextmanager
 import torch
 from safetensors.torch import load_file, save_file
 
-from wmplat.atomic import write_atomic
-from wmplat.home import home
+from wmplat.engine.atomic import write_atomic
 from wmplat.tasks.digits_mlp import BATCH_SIZE, EPOCHS, LR, SIZES, digits_split
 from wmplat.tasks.mlp import train_mlps
+from wmplat.zoo.home import home
 
 
 @contextmanager

@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 
 from wmplat.tasks.digits_mlp import SHIPPED, DigitsMLP
-from wmplat.zoo import MANIFEST, WEIGHTS, sha256_file
-from wmplat.zoos import write_built_zoo
+from wmplat.zoo.catalogue import write_built_zoo
+from wmplat.zoo.format import MANIFEST, WEIGHTS, sha256_file
 
 
 def main() -> None:

@@ -6,17 +6,17 @@ import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from wmplat import alignment
-from wmplat.alignment import (
+from wmplat.engine import alignment
+from wmplat.engine.alignment import (
     Aligner,
     PermutationGroup,
     align,
     invariant_signature,
     mlp_permutation_groups,
 )
-from wmplat.neighbours import aligned_neighbours, hull_residual
-from wmplat.params import flatten, num_params, unflatten
+from wmplat.engine.neighbours import aligned_neighbours, hull_residual
 from wmplat.tasks.mlp import mlp_spec
+from wmplat.zoo.params import flatten, num_params, unflatten
 
 
 def random_models(sizes, n, seed=0):

@@ -10,7 +10,13 @@ import textwrap
 import pytest
 from killing import KILLED, run_killed
 
-from wmplat.atomic import NotOwnedError, atomic_folder, clean_stale, folder_lock, write_text_atomic
+from wmplat.engine.atomic import (
+    NotOwnedError,
+    atomic_folder,
+    clean_stale,
+    folder_lock,
+    write_text_atomic,
+)
 
 
 def mine(folder):
@@ -72,7 +78,7 @@ def test_a_failed_file_write_keeps_the_old_file(tmp_path):
 # A child process that replaces `zoo` (holding "old") with "new", killed at a rename (killing.py).
 WRITER = textwrap.dedent("""
     from pathlib import Path
-    from wmplat.atomic import atomic_folder
+    from wmplat.engine.atomic import atomic_folder
 
     with atomic_folder(Path(sys.argv[1]), owned=lambda p: True) as tmp:
         (tmp / "manifest.json").write_text("new")
@@ -108,7 +114,7 @@ def test_the_folder_lock_is_held_by_one_process_at_a_time(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from wmplat.atomic import folder_lock
+        from wmplat.engine.atomic import folder_lock
         with folder_lock(Path({str(target)!r})):
             print("locked", flush=True)
             sys.stdin.readline()

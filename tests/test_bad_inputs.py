@@ -81,7 +81,7 @@ def test_an_option_out_of_range_is_refused_before_the_zoo_loads(cli, option, val
 ])
 def test_the_python_api_refuses_the_same_ranges(tmp_path, keyword, value, message):
     from wmplat.errors import ConfigError
-    from wmplat.evaluate import evaluate
+    from wmplat.evaluation.runner import evaluate
 
     with pytest.raises(ConfigError, match=re.escape(message)):
         evaluate("copycat", zoo=str(tmp_path / "no-zoo"), results_dir=tmp_path / "results",

@@ -5,12 +5,12 @@ thresholds are fixed by the definitions in docs/metrics.md; nothing here is tune
 import pytest
 import torch
 
-from wmplat.alignment import align
-from wmplat.evaluate import REFERENCE, Evaluation, Job, generate, score
+from wmplat.engine.alignment import align
+from wmplat.evaluation.runner import REFERENCE, Evaluation, Job, generate, score
+from wmplat.evaluation.statistics import ALPHA, CATEGORIES, _flag, judge, novelty_auc
 from wmplat.plugins import load_plugins
-from wmplat.statistics import ALPHA, CATEGORIES, _flag, judge, novelty_auc
 from wmplat.tasks.digits_mlp import DigitsMLP
-from wmplat.zoos import open_zoo
+from wmplat.zoo.catalogue import open_zoo
 
 FRESH_TRIALS, RUNS_PER_TRIAL = 20, 10
 

@@ -4,16 +4,16 @@ per-pair references, whatever the memory budget (docs/engine.md)."""
 import pytest
 import torch
 
+from wmplat.engine.budget import chunk_size, memory_budget
 from wmplat.errors import ConfigError
 from wmplat.metric import BehaviourCache, EvalContext
-from wmplat.metrics._reduce import chunk_size, memory_budget
 from wmplat.metrics.accuracy import Accuracy
 from wmplat.metrics.max_similarity import MaxSimilarity
 from wmplat.metrics.min_l2 import MinL2, nearest_l2
 from wmplat.task import BuiltZoo, ClassifierTask
 from wmplat.tasks.digits_mlp import SIZES, DigitsMLP
 from wmplat.tasks.mlp import init_mlp, mlp_spec, train_mlps
-from wmplat.zoo import load_zoo, write_zoo
+from wmplat.zoo.format import load_zoo, write_zoo
 
 TINY_BUDGET_MB = "0.005"    # 5 kB: a few rows per block, one model per forward
 

@@ -94,7 +94,7 @@ def test_a_result_from_a_newer_schema_is_refused(cli, results, tmp_path):
 
 
 def test_a_config_too_long_for_a_table_is_labelled_by_its_hash():
-    from wmplat.results import config_hash, config_label
+    from wmplat.evaluation.store import config_hash, config_label
 
     short = {"sigma": 0.1}
     assert config_label("noise", short) == "noise(sigma=0.1)"

@@ -294,7 +294,7 @@ def test_a_result_with_a_field_that_would_be_a_path_is_refused(cli, tmp_path, fi
 
 def test_a_results_folder_is_always_three_names_inside_the_results_dir(tmp_path):
     from wmplat.errors import ResultError
-    from wmplat.results import result_folder
+    from wmplat.evaluation.store import result_folder
 
     assert result_folder(tmp_path, "a.b", "a_b", "44136fa355b3", 0, 4) == \
         tmp_path / "a.b" / "a_b" / "44136fa355b3-seed0-n4"

@@ -9,7 +9,7 @@ from safetensors.torch import load_file, save_file
 
 from wmplat.baselines.noise import Noise
 from wmplat.tasks.digits_mlp import DigitsMLP
-from wmplat.zoo import load_zoo, sha256_file
+from wmplat.zoo.format import load_zoo, sha256_file
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_a_single_run_train_split_compares_its_checkpoints_with_each_other(cli, 
 
 
 def test_split_units_are_runs_unless_the_split_has_one_run(one_run_zoo, zoo):
-    from wmplat.zoo import independent_units
+    from wmplat.zoo.format import independent_units
 
     small = load_zoo(one_run_zoo, DigitsMLP())
     assert independent_units(small.train_models()) == [-1, -2, -3, -4, -5]

@@ -7,11 +7,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from wmplat.heldout_copies import copy_radius, heldout_l2, is_copy, train_separation
+from wmplat.evaluation.heldout_copies import copy_radius, heldout_l2, is_copy, train_separation
 from wmplat.plugins import load_plugins
 from wmplat.tasks.digits_mlp import DigitsMLP
-from wmplat.zoo import MANIFEST, WEIGHTS, independent_units, sha256_file
-from wmplat.zoos import open_zoo
+from wmplat.zoo.catalogue import open_zoo
+from wmplat.zoo.format import MANIFEST, WEIGHTS, independent_units, sha256_file
 
 TRAIN_VIEW_MEMBERS = {"name", "num_params", "param_spec", "task", "provenance", "flatten",
                       "unflatten", "train_weights", "train_models", "heldout_weights",
@@ -119,7 +119,7 @@ def test_runs_trained_from_new_seeds_never_read_as_heldout_copies(zoo):
     heldout = zoo.heldout_weights()
     units = torch.tensor(independent_units(zoo.heldout_models()))
     spec, groups = zoo.param_spec, zoo.task.permutation_groups
-    from wmplat.evaluate import final_checkpoints
+    from wmplat.evaluation.runner import final_checkpoints
 
     reference, reference_units = final_checkpoints(zoo, "heldout")
     train_finals, train_units = final_checkpoints(zoo, "train")

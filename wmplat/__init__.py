@@ -10,16 +10,19 @@ fast.
 
 import importlib
 
+from . import _moved
+
 __version__ = "0.3.0"
+_moved.install()
 
 _EXPORTS = {
     "hookimpl": "hookspecs", "Method": "method", "Baseline": "method", "Metric": "metric",
     "MetricValues": "metric", "EvalContext": "metric", "Task": "task",
-    "ClassifierTask": "task", "BuiltZoo": "task", "ShippedZoo": "task", "Zoo": "zoo",
-    "TrainZoo": "train_view", "TaskView": "train_view", "WmplatError": "errors",
+    "ClassifierTask": "task", "BuiltZoo": "task", "ShippedZoo": "task", "Zoo": "zoo.format",
+    "TrainZoo": "zoo.train_view", "TaskView": "zoo.train_view", "WmplatError": "errors",
     "PluginError": "errors", "ZooError": "errors", "ConfigError": "errors",
-    "ResultError": "errors", "HubError": "errors", "PermutationGroup": "alignment",
-    "mlp_permutation_groups": "alignment",
+    "ResultError": "errors", "HubError": "errors", "PermutationGroup": "engine.alignment",
+    "mlp_permutation_groups": "engine.alignment",
 }
 __all__ = ["__version__", *_EXPORTS]
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .defaults import (
+from .errors import ConfigError, WmplatError
+from .evaluation.defaults import (
     DEFAULT_RESULTS_DIR,
     DEFAULT_SAMPLES,
     DEFAULT_SEED,
@@ -18,9 +19,8 @@ from .defaults import (
     SAMPLE_MEMORY,
     SAMPLE_MEMORY_ENV,
 )
-from .errors import ConfigError, WmplatError
-from .leaderboard import FORMATS, render
-from .results import read_results
+from .evaluation.store import read_results
+from .report.leaderboard import FORMATS, render
 
 ZOO_HELP = ("A zoo name from `wmplat zoo list`, or the path of a zoo folder "
             f"(default: {DEFAULT_ZOO})")
@@ -54,7 +54,7 @@ def cli(debug, registries):
     """wmplat: does a generative model of weights make new models, or memorize its training
     checkpoints? Evaluate a method beside baselines and freshly trained models."""
     if registries:
-        from .zoos import REGISTRY_ENV
+        from .zoo.catalogue import REGISTRY_ENV
 
         paths = [os.environ.get(REGISTRY_ENV, ""), *(str(p.resolve()) for p in registries)]
         os.environ[REGISTRY_ENV] = os.pathsep.join(p for p in paths if p)
@@ -100,8 +100,8 @@ def evaluate(method, zoo, samples, seed, results_dir, settings, force, revision,
     stores the result; then does the same (or reuses stored results) for every baseline at the
     task's settings and for the `fresh` reference, the zoo's heldout runs. Prints their
     leaderboard. Example: wmplat evaluate --method noise --set sigma=0.05"""
-    from .evaluate import check_ranges
-    from .evaluate import evaluate as run
+    from .evaluation.runner import check_ranges
+    from .evaluation.runner import evaluate as run
     from .names import check_name
 
     check_name("method", method, "given to --method")
@@ -188,7 +188,7 @@ def leaderboard(ctx, results_dir, zoo, fmt, output):
         where = f" for zoo {zoo!r}" if zoo else ""
         raise ConfigError(f"no results{where} under {results_dir}; run `wmplat evaluate` first")
     if fmt == "html":
-        from .report import write_report
+        from .report.html import write_report
 
         click.echo(write_report(results_dir, zoo, output or Path(DEFAULT_REPORT)))
         return
@@ -237,7 +237,7 @@ def zoo():
 def zoo_list():
     """The zoos wmplat knows, where each comes from, and whether it is cached here."""
     from .plugins import load_plugins
-    from .zoos import known_zoos
+    from .zoo.catalogue import known_zoos
 
     for known in known_zoos(load_plugins()).values():
         entry = known.entry
@@ -258,7 +258,7 @@ def zoo_list():
 def zoo_info(name):
     """Summary of a zoo: task, architecture, models per split, quality."""
     from .plugins import load_plugins
-    from .zoos import open_zoo
+    from .zoo.catalogue import open_zoo
 
     z = open_zoo(name, load_plugins())
     m = z.manifest
@@ -281,7 +281,7 @@ def zoo_build(name, shipped):
     that ships its zoo (digits-mlp does), says whether this machine reproduces it bit for bit.
     Prints the zoo's folder."""
     from .plugins import load_plugins
-    from .zoos import build_zoo, find_zoo, install_shipped
+    from .zoo.catalogue import build_zoo, find_zoo, install_shipped
 
     plugins = load_plugins()
     known = find_zoo(name, plugins)
@@ -301,7 +301,7 @@ def zoo_pull(name, revision):
     """Download a Hub zoo at its pinned revision into the Hugging Face cache and verify every
     file against the manifest's sha256. Prints the revision used."""
     from .plugins import load_plugins
-    from .zoos import find_zoo, pull
+    from .zoo.catalogue import find_zoo, pull
 
     plugins = load_plugins()
     z = pull(find_zoo(name, plugins), plugins, revision)
@@ -317,7 +317,7 @@ def zoo_push(name, repo):
     dataset card, in one commit. Prints the commit to pin in a registry file."""
     from .hub.zoos import push_zoo
     from .plugins import load_plugins
-    from .zoos import open_zoo
+    from .zoo.catalogue import open_zoo
 
     token = _push_credentials(repo)
     z = open_zoo(name, load_plugins())

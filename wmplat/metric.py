@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 
 import torch
 
-from .zoo import independent_units
+from .zoo.format import independent_units
 
 Which = Literal["samples", "train", "heldout"]
 

@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from .metrics._reduce import blocks, step_size
-from .params import ParamSpec, unflatten
+from .engine.budget import blocks, step_size
+from .zoo.params import ParamSpec, unflatten
 
 
 @dataclass

@@ -5,10 +5,10 @@ breaks the network, a straw man). With `same_run`, the k checkpoints come from o
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..alignment import align
+from ..engine.alignment import align
+from ..engine.threads import single_threaded
 from ..hookspecs import hookimpl
 from ..method import Baseline, random_generator
-from ..threads import single_threaded
 
 
 class AverageConfig(BaseModel):

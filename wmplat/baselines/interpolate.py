@@ -3,10 +3,10 @@ the second aligned to the first wherever the task declares permutation symmetry.
 
 import torch
 
-from ..alignment import align
+from ..engine.alignment import align
+from ..engine.threads import single_threaded
 from ..hookspecs import hookimpl
 from ..method import Baseline, random_generator
-from ..threads import single_threaded
 
 
 class Interpolate(Baseline):

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..method import Baseline, random_generator
-from ..params import param_mask
+from ..zoo.params import param_mask
 
 
 class NoiseConfig(BaseModel):

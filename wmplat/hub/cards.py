@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import yaml
 
 from ..schema import Result
-from ..zoo import Zoo
+from ..zoo.format import Zoo
 
 
 def _front_matter(metadata: dict) -> str:

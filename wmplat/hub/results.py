@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import HubError, ResultError
-from ..leaderboard import render
-from ..results import read_result, result_folder, zoo_key
+from ..evaluation.store import read_result, result_folder, zoo_key
+from ..report.leaderboard import render
 from ..schema import Metrics, Result
 from .cards import leaderboard_card
 from .client import hub_errors

@@ -3,11 +3,11 @@ by file against the manifest's sha256; pushed as a dataset repo with a card."""
 
 from pathlib import Path
 
+from ..engine.progress import status
 from ..errors import HubError, ZooError
-from ..progress import status
 from ..schema import COMMIT
 from ..task import Task
-from ..zoo import MANIFEST, Zoo, load_zoo, read_manifest, verify_files
+from ..zoo.format import MANIFEST, Zoo, load_zoo, read_manifest, verify_files
 from .cards import zoo_card
 from .client import hub_errors
 

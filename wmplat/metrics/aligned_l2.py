@@ -7,9 +7,9 @@ convex hull of its K nearest aligned checkpoints: near zero for averages and int
 training checkpoints, as large as aligned_l2 for a checkpoint plus noise.
 """
 
+from ..engine.neighbours import aligned_neighbours
 from ..hookspecs import hookimpl
 from ..metric import Metric, MetricValues
-from ..neighbours import aligned_neighbours
 from ._reduce import median
 
 

@@ -8,10 +8,11 @@ and 1 means identical errors. Tasks that are not classifiers get null.
 
 import torch
 
+from ..engine.budget import chunk_size
 from ..hookspecs import hookimpl
 from ..metric import Metric, MetricValues
 from ..task import ClassifierTask
-from ._reduce import chunk_size, median
+from ._reduce import median
 
 
 def cohen_kappa(errors_a: torch.Tensor, errors_b: torch.Tensor) -> torch.Tensor:

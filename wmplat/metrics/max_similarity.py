@@ -4,9 +4,10 @@ paper's novelty measure: 1 means the sample errs exactly where some training che
 
 import torch
 
+from ..engine.budget import blocks, chunk_size
 from ..hookspecs import hookimpl
 from ..metric import Metric, MetricValues
-from ._reduce import blocks, chunk_size, median
+from ._reduce import median
 
 # Scratch per (sample, checkpoint) pair: a classifier's similarity holds two float32 matrices,
 # plus the same-run mask; other tasks' similarities get room to spare.

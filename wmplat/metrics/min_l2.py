@@ -9,9 +9,10 @@ expansion alone is badly wrong for near-duplicates, which is exactly the memoriz
 
 import torch
 
+from ..engine.budget import blocks, chunk_size, step_size
 from ..hookspecs import hookimpl
 from ..metric import Metric, MetricValues
-from ._reduce import blocks, chunk_size, median, step_size
+from ._reduce import median
 
 # Scratch per (sample, checkpoint) pair: the estimate matrix, the candidate mask, the same-run
 # mask, with room to spare.

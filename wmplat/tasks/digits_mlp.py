@@ -11,12 +11,12 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..alignment import mlp_permutation_groups
-from ..atomic import clean_stale, write_atomic
-from ..home import home
+from ..engine.alignment import mlp_permutation_groups
+from ..engine.atomic import clean_stale, write_atomic
+from ..engine.progress import bar
 from ..hookspecs import hookimpl
-from ..progress import bar
 from ..task import BuiltZoo, ClassifierTask, ShippedZoo
+from ..zoo.home import home
 from .mlp import mlp_forward, mlp_spec, train_mlps
 
 SIZES = (64, 32, 10)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ..params import ParamSpec
+from ..zoo.params import ParamSpec
 
 
 def mlp_spec(sizes: Sequence[int]) -> ParamSpec:

@@ -53,7 +53,7 @@ class OpenZoo(_Cheat):
 
     def heldout(self, zoo):
         from wmplat.plugins import load_plugins
-        from wmplat.zoos import open_zoo
+        from wmplat.zoo.catalogue import open_zoo
 
         return open_zoo(zoo.name, load_plugins()).heldout_weights()
 

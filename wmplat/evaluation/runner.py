@@ -19,8 +19,19 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 
-from . import __version__
-from .alignment import check_groups
+from .. import __version__
+from ..engine.alignment import check_groups
+from ..engine.budget import megabytes_setting
+from ..engine.progress import stage, stages, status
+from ..errors import ConfigError, PluginError, ResultError
+from ..method import Method
+from ..metric import BehaviourCache, EvalContext, MetricValues
+from ..plugins import Plugins, load_plugins
+from ..plugins.registry import Entry
+from ..report.preview import heatmap_preview
+from ..schema import Environment, Metrics, Result
+from ..zoo.catalogue import open_zoo
+from ..zoo.format import MAX_WEIGHT, Zoo, independent_units
 from .defaults import (
     DEFAULT_RESULTS_DIR,
     DEFAULT_SAMPLES,
@@ -31,16 +42,9 @@ from .defaults import (
     SAMPLE_MEMORY,
     SAMPLE_MEMORY_ENV,
 )
-from .errors import ConfigError, PluginError, ResultError
 from .heldout_copies import copy_radius, heldout_l2, is_copy, train_separation
-from .method import Method
-from .metric import BehaviourCache, EvalContext, MetricValues
-from .metrics._reduce import megabytes_setting
-from .plugins import Plugins, load_plugins
-from .preview import heatmap_preview
-from .progress import stage, stages, status
-from .registry import Entry
-from .results import (
+from .statistics import judge
+from .store import (
     RESULT,
     config_hash,
     config_label,
@@ -51,10 +55,6 @@ from .results import (
     write_result,
     zoo_key,
 )
-from .schema import Environment, Metrics, Result
-from .statistics import judge
-from .zoo import MAX_WEIGHT, Zoo, independent_units
-from .zoos import open_zoo
 
 FRESH, TRAIN = "fresh", "train"
 # per-sample values the runner itself stores beside the metrics'

@@ -4,7 +4,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError, PluginError
+from ..errors import ConfigError, PluginError
 
 
 @dataclass(frozen=True)

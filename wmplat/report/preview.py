@@ -7,8 +7,8 @@ parameters that training actually sets; the extract is small whatever the model'
 
 import torch
 
-from .alignment import Aligner
-from .threads import single_threaded
+from ..engine.alignment import Aligner
+from ..engine.threads import single_threaded
 
 PARAMETERS, SAMPLES, NEIGHBOURS = 64, 4, 3
 

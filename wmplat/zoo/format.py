@@ -14,13 +14,13 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from . import __version__
-from .atomic import write_text_atomic
-from .errors import ZooError
-from .heldout_copies import check_independent_splits
+from .. import __version__
+from ..engine.atomic import write_text_atomic
+from ..errors import ZooError
+from ..evaluation.heldout_copies import check_independent_splits
+from ..schema import ModelRecord, ZooManifest, check_schema_version, parse_model
+from ..task import BuiltZoo, Task
 from .params import ParamSpec, flatten, normalize_spec, num_params, unflatten
-from .schema import ModelRecord, ZooManifest, check_schema_version, parse_model
-from .task import BuiltZoo, Task
 from .train_view import TrainZoo
 
 MANIFEST = "manifest.json"

@@ -11,8 +11,8 @@ import io
 import json
 from collections.abc import Sequence
 
-from .results import config_label
-from .schema import Metrics, Result
+from ..evaluation.store import config_label
+from ..schema import Metrics, Result
 
 FORMATS = ("table", "markdown", "json", "csv", "html")
 KIND_ORDER = {"method": 0, "baseline": 1, "reference": 2}

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from .params import ParamSpec, unflatten
+from ..zoo.params import ParamSpec, unflatten
 
 MAX_SWEEPS = 50
 NEAREST_BATCH = 32         # assignment problems solved between two checks of the bound

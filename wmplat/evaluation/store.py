@@ -15,9 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_folder, folder_lock
-from .errors import ResultError
-from .schema import Result, check_schema_version, parse_model
+from ..engine.atomic import atomic_folder, folder_lock
+from ..errors import ResultError
+from ..schema import Result, check_schema_version, parse_model
 
 RESULT = "result.json"
 PER_SAMPLE = "per_sample.safetensors"

@@ -12,9 +12,9 @@ from typing import Any
 
 import torch
 
-from .errors import ZooError
+from ..errors import ZooError
+from ..schema import ModelRecord
 from .params import ParamSpec, flatten, unflatten
-from .schema import ModelRecord
 
 HELDOUT_REFUSED = "the heldout split is not available to methods: they learn from the train " \
                   "split only"

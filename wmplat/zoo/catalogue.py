@@ -11,16 +11,15 @@ from pathlib import Path
 import yaml
 from safetensors.torch import load_file
 
-from .atomic import atomic_folder, folder_lock
-from .errors import ConfigError, PluginError, ZooError
-from .home import home
-from .names import check_name, name_error
-from .plugins import Plugins
-from .progress import status
-from .registry import unknown_name_message
-from .schema import ZooEntry, ZooRegistryFile, check_schema_version, parse_model
-from .task import BuiltZoo, ShippedZoo, Task
-from .zoo import (
+from ..engine.atomic import atomic_folder, folder_lock
+from ..engine.progress import status
+from ..errors import ConfigError, PluginError, ZooError
+from ..names import check_name, name_error
+from ..plugins import Plugins
+from ..plugins.registry import unknown_name_message
+from ..schema import ZooEntry, ZooRegistryFile, check_schema_version, parse_model
+from ..task import BuiltZoo, ShippedZoo, Task
+from .format import (
     MANIFEST,
     WEIGHTS,
     Zoo,
@@ -30,13 +29,14 @@ from .zoo import (
     verify_files,
     write_zoo,
 )
+from .home import home
 
 REGISTRY_ENV = "WMPLAT_REGISTRY"
 
 
 def builtin_registry_path() -> Path:
-    packaged = Path(__file__).with_name("registry.yaml")
-    return packaged if packaged.is_file() else Path(__file__).parent.parent / "registry.yaml"
+    packaged = Path(__file__).with_name("registry.yaml")  # in a wheel
+    return packaged if packaged.is_file() else Path(__file__).parents[2] / "registry.yaml"
 
 
 def read_registry(path: Path) -> dict[str, ZooEntry]:
@@ -294,7 +294,7 @@ def open_zoo(name_or_path: str, plugins: Plugins, revision: str | None = None) -
 
 def pull(known: KnownZoo, plugins: Plugins, revision: str | None = None) -> Zoo:
     """A Hub zoo at its pinned revision (or `revision`), from the cache or downloaded."""
-    from .hub.zoos import pull_zoo
+    from ..hub.zoos import pull_zoo
 
     if known.entry.source != "hub":
         raise ZooError(f"zoo {known.name!r} is built locally, not pulled: "

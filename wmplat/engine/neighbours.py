@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from scipy.optimize import nnls
 
+from ..zoo.params import ParamSpec
 from .alignment import Aligner
-from .params import ParamSpec
 from .threads import single_threaded
 
 HULL_K = 64

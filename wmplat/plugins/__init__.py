@@ -15,13 +15,13 @@ from typing import Any
 
 import pluggy
 
-from . import __version__, hookspecs
-from .errors import PluginError
-from .method import Baseline, Method
-from .metric import Metric
-from .names import name_error
+from .. import __version__, hookspecs
+from ..errors import PluginError
+from ..method import Baseline, Method
+from ..metric import Metric
+from ..names import name_error
+from ..task import Task
 from .registry import Entry, Provider, Registry
-from .task import Task
 
 GROUP = "wmplat"
 

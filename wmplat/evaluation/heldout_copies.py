@@ -21,9 +21,9 @@ checkpoints: its splits are not independent, and every copy of them would read `
 
 import torch
 
-from .errors import ZooError
-from .neighbours import aligned_neighbours
-from .params import ParamSpec
+from ..engine.neighbours import aligned_neighbours
+from ..errors import ZooError
+from ..zoo.params import ParamSpec
 
 
 def heldout_l2(samples: torch.Tensor, heldout: torch.Tensor, spec: ParamSpec, groups,
@@ -65,7 +65,7 @@ def check_independent_splits(manifest, weights: torch.Tensor, heldout_units: lis
     """Refuse a zoo whose heldout checkpoints copy train checkpoints: equal, or in plain L2
     within half the smallest distance between two runs of one split. `heldout_units`,
     `train_units`: the independent unit of each model of the split, in manifest order."""
-    from .metrics.min_l2 import nearest_l2  # a metric module imports wmplat.zoo, which calls this
+    from ..metrics.min_l2 import nearest_l2  # a metric module imports wmplat.zoo, which calls this
 
     held = [i for i, m in enumerate(manifest.models) if m.split == "heldout"]
     train = [i for i, m in enumerate(manifest.models) if m.split == "train"]

@@ -16,9 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, figures
-from .atomic import write_text_atomic
-from .errors import ResultError
+from .. import __version__
+from ..engine.atomic import write_text_atomic
+from ..errors import ResultError
+from ..evaluation.statistics import CATEGORIES
+from ..evaluation.store import (
+    PER_SAMPLE,
+    PREVIEW,
+    read_per_sample,
+    read_preview,
+    read_results_with_folders,
+)
+from ..schema import Result
+from . import figures
 from .figures import Preview, Series
 from .leaderboard import (
     cells,
@@ -30,9 +40,6 @@ from .leaderboard import (
     sort_rows,
     title,
 )
-from .results import PER_SAMPLE, PREVIEW, read_per_sample, read_preview, read_results_with_folders
-from .schema import Result
-from .statistics import CATEGORIES
 
 HEATMAP_BASELINES = 3       # at most this many baselines beside the methods in the heatmap
 TEXT_COLUMNS = {"method", "kind", "verdict", "dominated by"}
