@@ -38,4 +38,4 @@ def test_an_old_name_of_a_module_that_became_a_package_still_resolves(package, n
 
 def test_a_name_that_never_existed_is_still_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
-        importlib.import_module("wmplat.zoo").nothing_here
+        _ = importlib.import_module("wmplat.zoo").nothing_here

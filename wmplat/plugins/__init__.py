@@ -1,14 +1,21 @@
-"""Loading plugins: the built-ins and every entry point in group `wmplat`, through the same hooks.
+"""Loading plugins: the built-ins, every entry point in group `wmplat`, and the plugins
+registered in this process, all through the same hooks.
 
 Each plugin is loaded once, on its own: one that fails to import or registers something invalid
 is recorded with its error and reported as a warning, and the others go on, unless
-WMPLAT_STRICT_PLUGINS=1 makes any failure fatal.
+WMPLAT_STRICT_PLUGINS=1 makes any failure fatal. WMPLAT_LOAD_PLUGINS=a,b loads only the entry
+points named a and b (empty: none); the built-ins and registered plugins always load.
+
+`register(obj)` adds a plugin without installing a package, for tests and notebooks: any module,
+class or object whose hook functions carry `@wmplat.hookimpl`.
 """
 
 import functools
 import importlib
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -24,6 +31,8 @@ from ..task import Task
 from .registry import Entry, Provider, Registry
 
 GROUP = "wmplat"
+LOAD_ENV = "WMPLAT_LOAD_PLUGINS"
+IN_PROCESS = "(registered in process)"  # the package of a plugin given to register()
 
 DEFAULT_PLUGINS = (
     "wmplat.tasks.digits_mlp",
@@ -82,19 +91,72 @@ def strict() -> bool:
     return os.environ.get("WMPLAT_STRICT_PLUGINS", "").lower() in {"1", "true", "yes"}
 
 
+_registered: dict[str, Any] = {}  # name -> plugin object, in the order registered
+
+
+def register(plugin: Any, name: str | None = None) -> str:
+    """Add `plugin` in this process, as if a package's entry point named it; returns its name.
+
+    Commands and `wmplat.evaluate` see it from the next call on. `name` defaults to the
+    module's or class's `__name__`."""
+    name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+    if name in _registered:
+        raise PluginError(f"a plugin named {name!r} is already registered in this process; "
+                          "unregister it first or pass another name=")
+    _registered[name] = plugin
+    load_plugins.cache_clear()
+    return name
+
+
+def unregister(name: str) -> None:
+    """Remove a plugin that `register` added (nothing happens for an unknown name)."""
+    if _registered.pop(name, None) is not None:
+        load_plugins.cache_clear()
+
+
+@contextmanager
+def registered(*plugins: Any) -> Iterator[list[str]]:
+    """`register` each plugin for the duration of a `with` block, then `unregister` it."""
+    names: list[str] = []
+    try:
+        for plugin in plugins:
+            names.append(register(plugin))
+        yield names
+    finally:
+        for name in names:
+            unregister(name)
+
+
+def _wanted_entry_points() -> list:
+    found = sorted(entry_points(group=GROUP), key=lambda e: e.name)
+    wanted = os.environ.get(LOAD_ENV)
+    if wanted is None:
+        return found
+    names = {n.strip() for n in wanted.split(",") if n.strip()}
+    missing = names - {ep.name for ep in found}
+    if missing:
+        warnings.warn(f"{LOAD_ENV} names {sorted(missing)}, which no installed package provides "
+                      f"(installed: {sorted(ep.name for ep in found) or 'none'})",
+                      PluginWarning, stacklevel=3)
+    return [ep for ep in found if ep.name in names]
+
+
 @functools.cache
 def load_plugins() -> Plugins:
-    """All plugins, loaded once per process."""
+    """All plugins, loaded once per process (again after `register` or `unregister`)."""
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
     plugins = Plugins()
     for module_name in DEFAULT_PLUGINS:
         provider = Provider(module_name, "wmplat", __version__)
         _load_one(pm, plugins, provider, lambda m=module_name: importlib.import_module(m))
-    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+    for ep in _wanted_entry_points():
         dist = ep.dist
         provider = Provider(ep.name, dist.name if dist else "?", dist.version if dist else "?")
         _load_one(pm, plugins, provider, ep.load)
+    for name, plugin in _registered.items():
+        version = str(getattr(plugin, "__version__", "-"))
+        _load_one(pm, plugins, Provider(name, IN_PROCESS, version), lambda p=plugin: p)
     for status in plugins.failures():
         message = f"plugin {status.plugin!r} ({status.package} {status.version}): {status.error}"
         if strict():
