@@ -12,7 +12,7 @@ import importlib
 
 from . import _moved
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 _moved.install()
 
 _EXPORTS = {

@@ -328,6 +328,32 @@ def zoo_push(name, repo):
                f"    revision: {commit}\n    task: {z.manifest.task}")
 
 
+@cli.command("new-plugin")
+@click.option("--kind", required=True, type=click.Choice(["method", "metric", "dataset"]),
+              help="What the plugin adds.")
+@click.argument("name")
+@click.option("--dir", "parent", default=".", type=click.Path(path_type=Path),
+              help="The existing folder to write the package folder wmplat-NAME into "
+                   "(default: the current folder).")
+def new_plugin(kind, name, parent):
+    """Write a plugin package wmplat-NAME: pyproject with the entry point, the module, a README
+    and tests. It installs and passes its own tests as written:
+
+    \b
+      wmplat new-plugin --kind method my-gen
+      pip install -e './wmplat-my-gen[test]' && pytest wmplat-my-gen
+      wmplat evaluate --method my-gen
+    """
+    from .scaffold.new_plugin import new_plugin as write
+
+    target = write(kind, name, parent)
+    files = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
+    click.echo(f"wrote {kind} plugin {name!r} in {target}:")
+    for f in files:
+        click.echo(f"  {f}")
+    click.echo(f"next: pip install -e '{target}[test]' && pytest {target}")
+
+
 def _warning(message, category, filename, lineno, file=None, line=None):
     click.echo(f"warning: {message}", err=True)
 
