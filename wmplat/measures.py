@@ -59,6 +59,7 @@ SUMMARY_VALUES = (
     SummaryValue("min_l2_median", "median distance in weight space to the nearest training "
                  "checkpoint", "min_l2", "higher", "L2 norm of the flat weights",
                  column="min L2", standard=True),
+    # the aligned_l2 metric reports both distances; engine/neighbours.py computes them
     SummaryValue("aligned_l2_median", "median distance in weight space to the nearest training "
                  "checkpoint after aligning hidden units", "aligned_l2", "higher",
                  "L2 norm of the flat weights", column="aligned L2", standard=True),
