@@ -124,8 +124,8 @@ def test_results_md_lists_the_standard_fields_the_columns_and_the_tensors():
         if value.produced_by not in RUNNER:
             assert row[2] == produced_by(value.produced_by), row
     headers = table(results, "header", "metric")
-    assert headers == [[f"`{h}`", f"`{n}`" + (f" with `{SUMMARIES[n].interval}`"
-                                               if SUMMARIES[n].interval else "")]
+    assert headers == [[f"`{h}`", f"`{n}`" + (f" with `{SUMMARIES[n].with_interval}`"
+                                               if SUMMARIES[n].with_interval else "")]
                        for h, n in COLUMNS]
     tensors = table(results, "tensor", "dtype")
     assert tensors == [[f"`{v.name}`", v.dtype] for v in PER_SAMPLE_VALUES

@@ -30,9 +30,10 @@ class SummaryValue:
     better: Literal["higher", "lower"] | None   # which way a value reads better for a method
     scale: str                  # its unit or range
     column: str | None = None   # the table's header; None: only CSV, JSON and parquet carry it
-    # "number": 3 decimals below 10, 2 from 10; "interval": [low, high], each a number
+    # how report/leaderboard.py prints it: "number", with 3 decimals below 10 and 2 from 10;
+    # "interval", [low, high] of two numbers (a list in JSON and parquet)
     format: Literal["number", "interval"] = "number"
-    interval: str | None = None     # the value whose interval the column shows after this one
+    with_interval: str | None = None    # the interval value its column shows after it
     standard: bool = False      # a field of schema.Metrics (schema_version 1), always written
 
 
@@ -57,8 +58,8 @@ SUMMARY_VALUES = (
                  "test examples with a training checkpoint", "max_similarity", "lower", "0 to 1",
                  column="max sim", standard=True),
     SummaryValue("min_l2_median", "median distance in weight space to the nearest training "
-                 "checkpoint", "min_l2", "higher", "L2 norm of the flat weights",
-                 column="min L2", standard=True),
+                 "checkpoint, hidden units not aligned", "min_l2", "higher",
+                 "L2 norm of the flat weights", column="min L2", standard=True),
     # the aligned_l2 metric reports both distances; engine/neighbours.py computes them
     SummaryValue("aligned_l2_median", "median distance in weight space to the nearest training "
                  "checkpoint after aligning hidden units", "aligned_l2", "higher",
@@ -71,7 +72,7 @@ SUMMARY_VALUES = (
                  "classifier", "error_consistency", "lower", "-1 to 1", column="kappa"),
     SummaryValue("novelty_auc", "P(a sample's max sim < a heldout run's), 0.5 = as novel as "
                  "fresh training; in brackets, its 95% bootstrap interval", STATISTICS, "higher",
-                 "0 to 1", column="novelty AUC [95% CI]", interval="novelty_auc_ci",
+                 "0 to 1", column="novelty AUC [95% CI]", with_interval="novelty_auc_ci",
                  standard=True),
     SummaryValue("novelty_auc_ci", "95% bootstrap interval of novelty_auc", STATISTICS, None,
                  "0 to 1", format="interval", standard=True),

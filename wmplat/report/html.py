@@ -44,6 +44,8 @@ from .leaderboard import (
 
 HEATMAP_BASELINES = 3       # at most this many baselines beside the methods in the heatmap
 TEXT_COLUMNS = {"method", "kind", "verdict", "dominated by"}
+DOMINATED_BY = ("baselines at least as accurate and at least as far from the training set, in "
+                "function and in weight space")     # the legend's entry for that column
 
 
 def write_report(results_dir: Path, zoo: str | None, output: Path) -> Path:
@@ -174,6 +176,18 @@ def _align(column: str) -> str:
     return "text" if column in TEXT_COLUMNS else "num"
 
 
+def legend() -> str:
+    """What each column of the table means, from the declarations (wmplat/measures.py)."""
+    entries = [(header, _meaning(SUMMARIES[name])) for header, name in COLUMNS]
+    entries.append(("dominated by", DOMINATED_BY))
+    return "\n".join(['<dl class="key">', *(f"<dt>{_e(h)}</dt><dd>{_e(m)}</dd>"
+                                            for h, m in entries), "</dl>"])
+
+
+def _meaning(value: SummaryValue) -> str:
+    return f"{value.meaning}; {value.better} is better" if value.better else value.meaning
+
+
 def _reading_guide(rows: list[Result]) -> str:
     n = {r.method: r.n_samples for r in rows if r.kind == "reference"}
     parts = ["Every row scores a set of models against all checkpoints of the zoo's training "
@@ -272,21 +286,6 @@ training checkpoints; <span class="verdict memorizes">memorizes</span> close to 
 errs like one; <span class="verdict degraded">degraded</span> worse than the heldout runs;
 <span class="verdict invalid">invalid</span> some samples copy heldout runs, which no method may
 see: the row is no result (docs/trust.md).</p>"""
-DOMINATED_BY = ("baselines at least as accurate and at least as far from the training set, in "
-                "function and in weight space")
-
-
-def legend() -> str:
-    """What each column of the table means, from the declarations (wmplat/measures.py)."""
-    entries = [(header, _meaning(SUMMARIES[name])) for header, name in COLUMNS]
-    entries.append(("dominated by", DOMINATED_BY))
-    return "\n".join(['<dl class="key">', *(f"<dt>{_e(h)}</dt><dd>{_e(m)}</dd>"
-                                            for h, m in entries), "</dl>"])
-
-
-def _meaning(value: SummaryValue) -> str:
-    return f"{value.meaning}; {value.better} is better" if value.better else value.meaning
-
 
 CSS = """
 body { margin: 0; background: #fff; color: #1a1a1a;

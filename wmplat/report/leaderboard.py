@@ -137,8 +137,8 @@ def _grid(rows: list[Result], fmt: str) -> str:
 
 def _cell(row: Result, name: str) -> str:
     """The value as its declared format prints it; then its interval, if it has one."""
-    declared = SUMMARIES.get(name)
-    if declared and declared.interval and (interval := _value(row, declared.interval)) is not None:
+    paired = SUMMARIES[name].with_interval if name in SUMMARIES else None
+    if paired and (interval := _value(row, paired)) is not None:
         return f"{_fmt(_value(row, name))} {_fmt(interval)}"
     return _fmt(_value(row, name))
 
