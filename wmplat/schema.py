@@ -10,8 +10,17 @@ import re
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
+from .measures import STANDARD, SUMMARIES
 from .names import NAME_RULE, Name, is_name, name_error
 
 SCHEMA_VERSION = 1
@@ -151,23 +160,19 @@ class ZooRegistryFile(StrictModel):
 
 # --- results -------------------------------------------------------------------------------
 
-class Metrics(BaseModel):
-    """The standard metrics (null when a result lacks one) plus any plugin metric by name."""
-
+class _MetricsBase(BaseModel):
     model_config = ConfigDict(extra="allow")
     __pydantic_extra__: dict[str, float | None] = Field(init=False)
 
-    accuracy_mean: float | None = None
-    accuracy_max: float | None = None
-    max_similarity_median: float | None = None
-    min_l2_median: float | None = None
-    aligned_l2_median: float | None = None
-    novelty_auc: float | None = None
-    novelty_auc_ci: tuple[float, float] | None = None
-    replica_rate: float | None = None
-    novel_good_rate: float | None = None
-    # share of samples that copy a heldout model (docs/trust.md); any makes the row invalid
-    heldout_copy_rate: float | None = None
+
+_METRIC_TYPES = {"number": float | None, "interval": tuple[float, float] | None}
+
+# The standard metrics are the standard values of wmplat/measures.py, in its order: each a field
+# (null when a result lacks it); any other summary value, wmplat's or a plugin's, is an extra.
+Metrics = create_model(
+    "Metrics", __base__=_MetricsBase, __module__=__name__,
+    __doc__="The standard metrics (null when a result lacks one) plus any plugin metric by name.",
+    **{name: (_METRIC_TYPES[SUMMARIES[name].format], None) for name in STANDARD})
 
 
 class Environment(StrictModel):

@@ -24,6 +24,7 @@ from ..engine.alignment import check_groups
 from ..engine.budget import megabytes_setting
 from ..engine.progress import stage, stages, status
 from ..errors import ConfigError, PluginError, ResultError
+from ..measures import RUNNER_NAMES, RUNNER_PER_SAMPLE
 from ..method import Method
 from ..metric import BehaviourCache, EvalContext, MetricValues
 from ..plugins import Plugins, load_plugins
@@ -57,11 +58,6 @@ from .store import (
 )
 
 FRESH, TRAIN = "fresh", "train"
-# per-sample values the runner itself stores beside the metrics'
-RUNNER_PER_SAMPLE = ("category", "heldout_l2", "heldout_copy")
-STATISTICS = ("replica_rate", "interpolation_rate", "degraded_rate", "novel_good_rate",
-              "novelty_auc", "novelty_auc_ci", "verdict", "heldout_l2", "heldout_copy",
-              "heldout_copy_rate")
 
 
 @dataclass
@@ -407,7 +403,7 @@ def score(samples: torch.Tensor, zoo: Zoo, cache: BehaviourCache,
     summary: dict[str, float | None] = {}
     per_sample: dict[str, torch.Tensor] = {}
     # names a metric may not use: the statistics', and the row's own fields (CSV columns)
-    owner = {name: "wmplat's statistics" for name in (*STATISTICS, "category")}
+    owner = {name: "wmplat's statistics" for name in RUNNER_NAMES}
     schema_fields = (*Result.model_fields, *Environment.model_fields)
     owner.update({name: "the result schema" for name in schema_fields})
     for entry in load_plugins().metrics.entries():

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from ..errors import HubError, ResultError
 from ..evaluation.store import read_result, result_folder, zoo_key
-from ..report.leaderboard import render
-from ..schema import Metrics, Result
+from ..measures import SUMMARIES
+from ..report.leaderboard import metric_names, render
+from ..schema import Result
 from .cards import leaderboard_card
 from .client import hub_errors
 
@@ -85,36 +86,36 @@ def _remote_results(api, repo_id: str, head: str | None) -> dict[str, Result]:
 
 def parquet_table(rows: Sequence[Result]) -> bytes:
     """One row per result: the schema's fields as columns, `config` as canonical JSON (its
-    keys differ between methods), every metric as a float column (null where a result lacks
-    it), and the environment as a struct."""
+    keys differ between methods), every metric as a float column (an interval as a list of
+    two) in the leaderboard's CSV order, null where a result lacks it, and the environment as
+    a struct."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    metric_names = list(dict.fromkeys(
-        [*Metrics.model_fields, *(n for r in rows for n in r.metrics.model_extra or {})]))
-    metric_names.remove("novelty_auc_ci")
+    names = metric_names(rows)
+    intervals = [n for n in names if n in SUMMARIES and SUMMARIES[n].format == "interval"]
+    numbers = [n for n in names if n not in intervals]
     columns = {
         "method": pa.string(), "kind": pa.string(), "method_version": pa.string(),
         "zoo": pa.string(), "zoo_revision": pa.string(), "task": pa.string(),
         "n_samples": pa.int64(), "seed": pa.int64(), "config": pa.string(),
-        "config_hash": pa.string(), **{name: pa.float64() for name in metric_names},
-        "novelty_auc_ci": pa.list_(pa.float64()), "verdict": pa.string(),
+        "config_hash": pa.string(), **{name: pa.float64() for name in numbers},
+        **{name: pa.list_(pa.float64()) for name in intervals}, "verdict": pa.string(),
         "environment": pa.struct([("wmplat", pa.string()), ("torch", pa.string()),
                                   ("python", pa.string())]),
         "created_at": pa.string(), "wall_seconds": pa.float64(), "result_file": pa.string(),
         "schema_version": pa.int64()}
-    records = [_record(row, metric_names) for row in rows]
+    records = [_record(row, names) for row in rows]
     table = pa.Table.from_pylist(records, schema=pa.schema(list(columns.items())))
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     return buffer.getvalue()
 
 
-def _record(row: Result, metric_names: list[str]) -> dict:
+def _record(row: Result, names: list[str]) -> dict:
     metrics = row.metrics.model_dump()
-    ci = metrics.get("novelty_auc_ci")
     return {**row.model_dump(mode="json", exclude={"metrics", "config"}),
             "config": json.dumps(row.config, sort_keys=True),
-            **{name: metrics.get(name) for name in metric_names},
-            "novelty_auc_ci": list(ci) if ci is not None else None,
+            **{name: list(v) if isinstance(v := metrics.get(name), tuple) else v
+               for name in names},
             "result_file": result_path(row)}

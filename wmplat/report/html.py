@@ -27,6 +27,7 @@ from ..evaluation.store import (
     read_preview,
     read_results_with_folders,
 )
+from ..measures import COLUMNS, SUMMARIES, SummaryValue
 from ..schema import Result
 from . import figures
 from .figures import Preview, Series
@@ -43,6 +44,8 @@ from .leaderboard import (
 
 HEATMAP_BASELINES = 3       # at most this many baselines beside the methods in the heatmap
 TEXT_COLUMNS = {"method", "kind", "verdict", "dominated by"}
+DOMINATED_BY = ("baselines at least as accurate and at least as far from the training set, in "
+                "function and in weight space")     # the legend's entry for that column
 
 
 def write_report(results_dir: Path, zoo: str | None, output: Path) -> Path:
@@ -57,7 +60,7 @@ def render_report(results: Sequence[tuple[Result, Path]]) -> str:
     numbers = itertools.count(1)
     sections = [_zoo_section([r for r in rows if r.zoo == zoo], folders, numbers)
                 for zoo in dict.fromkeys(r.zoo for r in rows)]
-    return PAGE.format(css=CSS, intro=INTRO, sections="\n".join(sections),
+    return PAGE.format(css=CSS, intro=INTRO.format(legend=legend()), sections="\n".join(sections),
                        footer=_footer(rows))
 
 
@@ -173,6 +176,18 @@ def _align(column: str) -> str:
     return "text" if column in TEXT_COLUMNS else "num"
 
 
+def legend() -> str:
+    """What each column of the table means, from the declarations (wmplat/measures.py)."""
+    entries = [(header, _meaning(SUMMARIES[name])) for header, name in COLUMNS]
+    entries.append(("dominated by", DOMINATED_BY))
+    return "\n".join(['<dl class="key">', *(f"<dt>{_e(h)}</dt><dd>{_e(m)}</dd>"
+                                            for h, m in entries), "</dl>"])
+
+
+def _meaning(value: SummaryValue) -> str:
+    return f"{value.meaning}; {value.better} is better" if value.better else value.meaning
+
+
 def _reading_guide(rows: list[Result]) -> str:
     n = {r.method: r.n_samples for r in rows if r.kind == "reference"}
     parts = ["Every row scores a set of models against all checkpoints of the zoo's training "
@@ -263,22 +278,7 @@ weights, or replicas and simple combinations of the checkpoints it was trained o
 et al. (2025), <cite>Generative Modeling of Weights: Generalization or Memorization?</cite>
 (arXiv 2506.07998), each method's samples are scored beside baselines that need no learning and
 beside freshly trained models.</p>
-<dl class="key">
-<dt>acc</dt><dd>mean accuracy on the task's test set</dd>
-<dt>max sim</dt><dd>median of each sample's highest IoU of misclassified test examples with a
-training checkpoint</dd>
-<dt>min L2, aligned L2</dt><dd>median distance in weight space to the nearest training
-checkpoint, before and after aligning hidden units</dd>
-<dt>hull resid</dt><dd>median distance to the convex hull of the nearest aligned checkpoints</dd>
-<dt>kappa</dt><dd>median of the highest error consistency (Cohen's &kappa;) with a training
-checkpoint</dd>
-<dt>novelty AUC</dt><dd>P(a sample's max sim &lt; a heldout run's), 0.5 = as novel as fresh
-training; 95% bootstrap interval</dd>
-<dt>replica, interp, novel&amp;good</dt><dd>share of samples that memorize, interpolate, or are
-novel and as good as fresh runs</dd>
-<dt>dominated by</dt><dd>baselines at least as accurate and at least as far from the training
-set, in function and in weight space</dd>
-</dl>
+{legend}
 <p class="key"><b>Verdicts</b> (the most common per-sample category, each judged against the
 heldout runs): <span class="verdict novel">novel</span> as far from the training set as a fresh
 run and as good; <span class="verdict interpolates">interpolates</span> close to a combination of

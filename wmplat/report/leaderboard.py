@@ -12,20 +12,15 @@ import json
 from collections.abc import Sequence
 
 from ..evaluation.store import config_label
-from ..schema import Metrics, Result
+from ..measures import COLUMNS, STANDARD, SUMMARIES
+from ..schema import Result
 
 FORMATS = ("table", "markdown", "json", "csv", "html")
 KIND_ORDER = {"method": 0, "baseline": 1, "reference": 2}
-STANDARD_METRICS = tuple(Metrics.model_fields)
-# wmplat's own metrics beyond the schema's fields, in the order CSV lists them
-WMPLAT_METRICS = ("hull_residual_median", "error_consistency_median", "interpolation_rate",
-                  "degraded_rate")
-# (header, metric) of the table and Markdown columns; CSV and JSON carry every metric
-SHOWN = (("acc", "accuracy_mean"), ("max sim", "max_similarity_median"),
-         ("min L2", "min_l2_median"), ("aligned L2", "aligned_l2_median"),
-         ("hull resid", "hull_residual_median"), ("kappa", "error_consistency_median"),
-         ("novelty AUC [95% CI]", "novelty_auc"), ("replica", "replica_rate"),
-         ("interp", "interpolation_rate"), ("novel&good", "novel_good_rate"))
+# the declared values (wmplat/measures.py) in the order CSV lists them: the standard ones first
+DECLARED = (*STANDARD, *(name for name in SUMMARIES if name not in STANDARD))
+# a baseline dominates a method that it is at least as good as in all of these (by `better`)
+DOMINANCE = ("accuracy_mean", "novelty_auc", "aligned_l2_median")
 
 
 def label(row: Result) -> str:
@@ -53,13 +48,12 @@ def render(rows: Sequence[Result], fmt: str) -> str:
 
 def metric_names(rows: Sequence[Result]) -> list[str]:
     """Schema metrics, then wmplat's own, then plugin metrics, in a stable order."""
-    known = (*STANDARD_METRICS, *WMPLAT_METRICS)
-    extra = sorted({k for r in rows for k in (r.metrics.model_extra or {})} - set(known))
-    return [*known, *extra]
+    extra = sorted({k for r in rows for k in (r.metrics.model_extra or {})} - set(DECLARED))
+    return [*DECLARED, *extra]
 
 
 def _value(row: Result, name: str):
-    if name in STANDARD_METRICS:
+    if name in STANDARD:
         return getattr(row.metrics, name)
     return (row.metrics.model_extra or {}).get(name)
 
@@ -69,13 +63,14 @@ def dominated_by(row: Result, rows: Sequence[Result]) -> list[str]:
     least as novel in both spaces: novelty AUC (function) and aligned L2 (weights)."""
     def at_least(other, name):
         a, b = _value(other, name), _value(row, name)
-        return a is not None and b is not None and a >= b
+        if a is None or b is None:
+            return False
+        return a >= b if SUMMARIES[name].better == "higher" else a <= b
 
     return [label(b) for b in rows
             if b.kind == "baseline" and (b.zoo, b.seed, b.n_samples) ==
             (row.zoo, row.seed, row.n_samples)
-            and all(at_least(b, m) for m in ("accuracy_mean", "novelty_auc",
-                                             "aligned_l2_median"))]
+            and all(at_least(b, m) for m in DOMINANCE)]
 
 
 def _fmt(value) -> str:
@@ -90,9 +85,8 @@ def _fmt(value) -> str:
 
 def columns(rows: Sequence[Result]) -> list[tuple[str, str]]:
     """(header, metric) of the metric columns of one zoo's table: those a row has a value for."""
-    known = {m for _, m in SHOWN} | set(STANDARD_METRICS) | set(WMPLAT_METRICS)
-    extra = [(m, m) for m in metric_names(rows) if m not in known]
-    return [(h, m) for h, m in (*SHOWN, *extra) if any(_value(r, m) is not None for r in rows)]
+    extra = [(m, m) for m in metric_names(rows) if m not in SUMMARIES]
+    return [(h, m) for h, m in (*COLUMNS, *extra) if any(_value(r, m) is not None for r in rows)]
 
 
 def header(cols: Sequence[tuple[str, str]]) -> list[str]:
@@ -142,8 +136,10 @@ def _grid(rows: list[Result], fmt: str) -> str:
 
 
 def _cell(row: Result, name: str) -> str:
-    if name == "novelty_auc" and row.metrics.novelty_auc_ci is not None:
-        return f"{_fmt(row.metrics.novelty_auc)} {_fmt(row.metrics.novelty_auc_ci)}"
+    """The value as its declared format prints it; then its interval, if it has one."""
+    paired = SUMMARIES[name].with_interval if name in SUMMARIES else None
+    if paired and (interval := _value(row, paired)) is not None:
+        return f"{_fmt(_value(row, name))} {_fmt(interval)}"
     return _fmt(_value(row, name))
 
 
