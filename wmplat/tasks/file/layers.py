@@ -49,7 +49,7 @@ def build_sequential(layers, source: str) -> nn.Sequential:
         except Exception as exc:  # torch.nn constructors raise TypeError, ValueError, ...
             raise ConfigError(f"{source}: architecture.sequential.{i} ({layer.name}): "
                               f"{_one_line(exc)}") from None
-    return nn.Sequential(*modules)
+    return _float32_on_cpu(nn.Sequential(*modules), f"{source}: architecture.sequential")
 
 
 def build_factory(path: str, kwargs: dict[str, Any], source: str) -> nn.Module:
@@ -70,6 +70,16 @@ def build_factory(path: str, kwargs: dict[str, Any], source: str) -> nn.Module:
         raise ConfigError(f"{where} failed: {_one_line(exc)}") from None
     if not isinstance(model, nn.Module):
         raise ConfigError(f"{where} returned {type(model).__name__}, not a torch.nn.Module")
+    return _float32_on_cpu(model, where)
+
+
+def _float32_on_cpu(model: nn.Module, where: str) -> nn.Module:
+    """Zoo weights are float32, evaluated on the CPU: a module of another kind is refused."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and (tensor.dtype != torch.float32
+                                           or tensor.device.type != "cpu"):
+            raise ConfigError(f"{where}: {name} is {str(tensor.dtype).removeprefix('torch.')} "
+                              f"on {tensor.device}; a task's modules must be float32 on the CPU")
     return model
 
 

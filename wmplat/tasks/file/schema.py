@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
 
 from ...errors import ConfigError
 from ...names import Name
@@ -18,6 +18,7 @@ from .layers import LAYERS
 
 FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 DATA_SUFFIX = ".safetensors"
+PLACEMENT = {"device", "dtype"}   # keyword arguments of torch.nn layers a task file may not set
 
 
 class Layer(StrictModel):
@@ -45,13 +46,16 @@ def _parse_layer(item: Any) -> Any:
     if value is None:
         value = []
     if isinstance(value, dict):
-        return {"name": name, "kwargs": value}
+        value = [value]
     if not isinstance(value, list):
         raise ValueError(f"{name}: arguments must be a list (positional, optionally ending "
                          f"with a mapping of keyword arguments) or a mapping, got {value!r}")
-    if value and isinstance(value[-1], dict):
-        return {"name": name, "args": value[:-1], "kwargs": value[-1]}
-    return {"name": name, "args": value}
+    args, kwargs = (value[:-1], value[-1]) if value and isinstance(value[-1], dict) \
+        else (value, {})
+    for key in PLACEMENT & set(kwargs):
+        raise ValueError(f"{name}: `{key}` is not for a task file: every layer is float32 on "
+                         "the CPU")
+    return {"name": name, "args": args, "kwargs": kwargs}
 
 
 class Architecture(StrictModel):
@@ -156,7 +160,10 @@ class TaskFile(StrictModel):
     architecture: Architecture
     input_shape: list[Annotated[int, Field(gt=0)]] = Field(min_length=1)
     data: Data
-    symmetry: Literal["auto", "none"] | list[GroupDeclaration] = "auto"
+    symmetry: Annotated[
+        Annotated[Literal["auto", "none"], Tag("word")]
+        | Annotated[list[GroupDeclaration], Tag("groups")],
+        Discriminator(lambda v: "word" if isinstance(v, str) else "groups")] = "auto"
 
 
 def read_task_file(path: Path) -> TaskFile:
