@@ -127,7 +127,7 @@ def load_zoo(folder: Path, task: Task | None = None, revision: str | None = None
     manifest = read_manifest(folder)
     verify_files(folder, manifest, within)
     if task is None:
-        task = file_task(folder, manifest)
+        task = file_task(folder, manifest, within)
     if manifest.task != task.name:
         raise ZooError(f"{folder / MANIFEST}: task is {manifest.task!r}, expected {task.name!r}")
     weights = _read_weights(folder / WEIGHTS, manifest, task)
@@ -139,9 +139,9 @@ def load_zoo(folder: Path, task: Task | None = None, revision: str | None = None
     return Zoo(manifest, weights, task, revision, folder=folder)
 
 
-def file_task(folder: Path, manifest: ZooManifest) -> Task:
+def file_task(folder: Path, manifest: ZooManifest, within: Path | None = None) -> Task:
     """The task of a zoo that carries its task file, built from the verified copy in `folder`;
-    its data file must be one of the zoo's hashed files too."""
+    its data file must be one of the zoo's hashed files too (which lead inside `within`)."""
     from ..tasks.file import load_task_file
 
     if manifest.task_file is None:
@@ -149,7 +149,8 @@ def file_task(folder: Path, manifest: ZooManifest) -> Task:
                        f"{manifest.task!r} must be installed: give it by name (registry "
                        "entries use task: the task's name, not module)")
     try:
-        task = load_task_file(folder / manifest.task_file, load_data=False)
+        task = load_task_file(folder / manifest.task_file, load_data=False,
+                              within=within or folder)
     except ConfigError as exc:
         raise ZooError(str(exc)) from None
     data = task.spec.data.file

@@ -53,7 +53,7 @@ def _number(text: str, item: str) -> float:
 
 def load_file_data(path: Path, base: Path, source: str) -> tuple[torch.Tensor, torch.Tensor]:
     """`inputs` and `labels` from the safetensors file `path`, which must lead (through any
-    links) inside `base`, the task file's folder."""
+    links) inside `base`: the task file's folder, or the zoo folder that holds both."""
     where = f"{source}: data.file {path.name!r}"
     if not path.resolve().is_relative_to(base.resolve()):
         raise ConfigError(f"{where} leads outside the task file's folder (to {path.resolve()}); "
@@ -72,13 +72,20 @@ def load_file_data(path: Path, base: Path, source: str) -> tuple[torch.Tensor, t
 
 def load_datasets_data(spec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The columns `spec.input` and `spec.label` of split `spec.split` of the data set at its
-    pinned commit, with `spec.transform` applied to the inputs in order."""
+    pinned commit, with `spec.transform` applied to the inputs in order.
+
+    The repo's files are fetched at the commit into the Hugging Face cache (once; then read
+    from there, offline too), and `datasets` builds the split from that folder. Not
+    `load_dataset(path, revision=...)`: when it cannot resolve a revision it falls back to
+    the latest cached version of the data set, whatever its commit.
+    """
     import datasets
 
     where = f"{source}: data.datasets {spec.path}@{spec.revision[:12]}"
+    folder = _snapshot(spec, where)
     try:
-        table = datasets.load_dataset(spec.path, revision=spec.revision, split=spec.split)
-    except Exception as exc:  # datasets raises many kinds: missing repo, split, network
+        table = datasets.load_dataset(str(folder), split=spec.split)
+    except Exception as exc:  # datasets raises many kinds: no data files, unknown split, ...
         raise ConfigError(f"{where}: cannot load split {spec.split!r} "
                           f"({type(exc).__name__}: {' '.join(str(exc).split())})") from None
     missing = [c for c in (spec.input, spec.label) if c not in table.column_names]
@@ -95,6 +102,26 @@ def load_datasets_data(spec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
     for item in spec.transform:
         inputs = parse_transform(item)(inputs)
     return inputs, labels
+
+
+def _snapshot(spec, where: str) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    from ...hub.client import hub_errors
+
+    try:
+        return Path(snapshot_download(spec.path, repo_type="dataset", revision=spec.revision,
+                                      local_files_only=True))
+    except LocalEntryNotFoundError:
+        pass
+    try:
+        with hub_errors(f"fetching {where}"):
+            return Path(snapshot_download(spec.path, repo_type="dataset",
+                                          revision=spec.revision))
+    except LocalEntryNotFoundError:
+        raise ConfigError(f"{where} is not in the Hugging Face cache and the Hub cannot be "
+                          "reached; load it once where the Hub is reachable") from None
 
 
 def check_data(inputs: torch.Tensor, labels: torch.Tensor, input_shape, classes: int,

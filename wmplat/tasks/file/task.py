@@ -26,10 +26,12 @@ from .symmetry import sequential_groups
 SYMMETRY_CHECK_SEED = 0
 
 
-def load_task_file(path: Path, load_data: bool = True) -> "FileTask":
+def load_task_file(path: Path, load_data: bool = True, within: Path | None = None
+                   ) -> "FileTask":
     """The task a task file describes; with `load_data`, its test data is loaded and checked
-    now rather than on first use."""
-    task = FileTask(read_task_file(path), path)
+    now rather than on first use. Its data file must lead (through any links) inside `within`,
+    by default the task file's folder."""
+    task = FileTask(read_task_file(path), path, within)
     if load_data:
         task.test_data()
     return task
@@ -40,8 +42,9 @@ class FileTask(ClassifierTask):
 
     name = "module"   # each instance takes its task file's name
 
-    def __init__(self, spec: TaskFile, path: Path):
+    def __init__(self, spec: TaskFile, path: Path, within: Path | None = None):
         self.spec, self.path = spec, path
+        self.within = within or path.parent
         self._data: tuple[torch.Tensor, torch.Tensor] | None = None
         self.source = str(path)
         self.name = spec.name
@@ -138,7 +141,7 @@ class FileTask(ClassifierTask):
     def _load_data(self) -> tuple[torch.Tensor, torch.Tensor]:
         data = self.spec.data
         if data.file is not None:
-            inputs, labels = load_file_data(self.path.parent / data.file, self.path.parent,
+            inputs, labels = load_file_data(self.path.parent / data.file, self.within,
                                             self.source)
         else:
             inputs, labels = load_datasets_data(data.datasets, self.source)
