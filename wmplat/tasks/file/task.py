@@ -121,8 +121,7 @@ class FileTask(ClassifierTask):
         if arch.sequential is None:
             kwargs = ", ".join(f"{k}={v!r}" for k, v in (arch.kwargs or {}).items())
             return f"factory {arch.factory}({kwargs})"
-        return " ".join(f"{layer.name}({', '.join(map(repr, layer.args))})" if layer.args
-                        else layer.name for layer in arch.sequential)
+        return " ".join(_layer_summary(layer) for layer in arch.sequential)
 
     @property
     def param_spec(self) -> ParamSpec:
@@ -168,6 +167,12 @@ class FileTask(ClassifierTask):
                     logits = self.forward(params, x[first:last])
                     out[start:stop, first:last] = logits.argmax(dim=-1)
         return out
+
+
+def _layer_summary(layer) -> str:
+    """`Conv2d(1, 8, 3, padding=1)`, or the name alone for a layer without arguments."""
+    args = [repr(a) for a in layer.args] + [f"{k}={v!r}" for k, v in layer.kwargs.items()]
+    return f"{layer.name}({', '.join(args)})" if args else layer.name
 
 
 def permute_units(weights: torch.Tensor, spec: ParamSpec, group: PermutationGroup,
