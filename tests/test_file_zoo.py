@@ -175,3 +175,29 @@ def test_a_pushed_file_zoo_is_pulled_and_evaluated_with_no_other_file(cli, hub, 
     rows = {r["method"]: r for r in cli.json("leaderboard", "--format", "json", env=empty)}
     assert rows["copycat"]["zoo_revision"] == commit
     assert rows["copycat"]["verdict"] == "memorizes"
+
+
+def rewrite_manifest(folder, change):
+    manifest = json.loads((folder / "manifest.json").read_text())
+    change(manifest)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_task_file_or_data_file_the_manifest_does_not_hash_is_refused(cli, file_zoo,
+                                                                         tmp_path):
+    unlisted = shutil.copytree(file_zoo, tmp_path / "unlisted")
+    rewrite_manifest(unlisted, lambda m: m.update(files=[f for f in m["files"]
+                                                         if f["path"] != "task.yaml"]))
+    err = cli("zoo", "info", str(unlisted), ok=False).stderr
+    assert "task_file 'task.yaml' must be listed in files" in err and err.count("\n") == 1
+    no_data = shutil.copytree(file_zoo, tmp_path / "no-data")
+    rewrite_manifest(no_data, lambda m: m.update(files=[f for f in m["files"] if
+                                                        f["path"] != "digits-test.safetensors"]))
+    err = cli("zoo", "info", str(no_data), ok=False).stderr
+    assert "the task file's data file 'digits-test.safetensors' is not listed in files" in err
+
+
+def test_a_zoo_without_a_task_file_cannot_stand_for_module(tmp_path, default_zoo):
+    with pytest.raises(ZooError, match="the zoo has no task_file, so its task 'digits-mlp' "
+                                       "must be installed"):
+        load_zoo(default_zoo)
