@@ -12,6 +12,7 @@ from wmplat.engine import budget
 from wmplat.engine.alignment import align, mlp_permutation_groups
 from wmplat.errors import ConfigError
 from wmplat.tasks.file import load_task_file
+from wmplat.tasks.file.task import permute_units
 from wmplat.zoo.params import flatten, num_params, unflatten
 
 CNN = [{"Conv2d": [1, 4, 3, {"padding": 1}]}, {"BatchNorm2d": [4]}, "ReLU", {"MaxPool2d": [2]},
@@ -151,6 +152,34 @@ def test_auto_symmetry_of_an_mlp_is_the_mlp_s(tmp_path):
     assert [(g.size, g.axes) for g in task.permutation_groups] == \
         [(g.size, tuple((n.replace("fc1", "0").replace("fc2", "2").replace("fc3", "4"), a)
                         for n, a in g.axes)) for g in want]
+
+
+@pytest.mark.parametrize("layers, shape, sizes", [
+    (CNN, (1, 8, 8), [4, 5, 6]),
+    ([{"Conv1d": [2, 4, 3]}, {"LayerNorm": [6]}, "SiLU", {"Conv1d": [4, 3, 3, {"bias": False}]},
+      {"BatchNorm1d": [3]}, "ELU", {"AdaptiveMaxPool1d": [2]}, "Flatten", {"Dropout": [0.5]},
+      {"BatchNorm1d": [6]}, {"Linear": [6, 3]}], (2, 8), [4, 3]),
+    ([{"Conv2d": [1, 3, 3]}, {"LayerNorm": [[3, 6, 6]]}, "Flatten", {"LayerNorm": [108]},
+      {"Linear": [108, 5]}, {"LayerNorm": [5, {"elementwise_affine": False}]}, "Sigmoid",
+      {"Linear": [5, 3]}], (1, 8, 8), [3, 5]),
+    # a Linear on [batch, 2, 8] makes units on the last axis: missed, never wrongly declared
+    ([{"Linear": [8, 4]}, "ReLU", "Flatten", {"Linear": [8, 3]}], (2, 8), []),
+])
+def test_every_derived_group_reorders_units_into_the_same_function(tmp_path, layers, shape,
+                                                                   sizes):
+    task = load_task_file(write_task(tmp_path, layers, shape=shape))
+    assert [g.size for g in task.permutation_groups] == sizes
+    weights = trained_like(task, 1, seed=5)
+    x = task.test_data()[0]
+    g = torch.Generator().manual_seed(6)
+    with torch.no_grad():
+        want = task.forward(unflatten(weights, task.param_spec), x)
+        for group in task.permutation_groups:
+            perm = torch.randperm(group.size, generator=g)
+            moved = permute_units(weights, task.param_spec, group, perm)
+            assert (moved - weights).norm() > 0.1
+            got = task.forward(unflatten(moved, task.param_spec), x)
+            assert torch.allclose(got, want, rtol=1e-5, atol=1e-5), group.name
 
 
 def test_a_layer_that_mixes_units_ends_the_symmetry_through_it(tmp_path):
