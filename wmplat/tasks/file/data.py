@@ -99,6 +99,8 @@ def load_datasets_data(spec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: column {spec.input!r} or {spec.label!r} is not an array "
                           f"of numbers of one shape ({exc})") from None
+    if not labels.is_floating_point() and labels.dtype != torch.bool:
+        labels = labels.long()    # class labels of any integer type: ClassLabel is int64
     for item in spec.transform:
         inputs = parse_transform(item)(inputs)
     return inputs, labels
