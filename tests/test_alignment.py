@@ -11,6 +11,7 @@ from wmplat.engine.alignment import (
     Aligner,
     PermutationGroup,
     align,
+    check_groups,
     invariant_signature,
     mlp_permutation_groups,
 )
@@ -285,3 +286,42 @@ def test_a_conv_net_permuted_in_every_group_aligns_back_exactly():
     found, sq_dist = aligner.match(base[0])
     assert torch.equal(aligner.apply(found)[0], base[0]) and float(sq_dist[0]) == 0
     assert torch.all(sq_dist[1:] > 1)
+
+
+# --- blocked axes: a Linear layer's input columns after a Flatten --------------------------------
+
+BLOCK_SPEC = [("conv.weight", (3, 2, 5)), ("conv.bias", (3,)), ("fc.weight", (4, 12)),
+              ("fc.bias", (4,))]
+BLOCK_GROUPS = [PermutationGroup("conv", 3, (("conv.weight", 0), ("conv.bias", 0),
+                                             ("fc.weight", 1, 4)))]
+
+
+def permute_blocks(weights, perm):
+    """Reorder the 3 channels, and the fc columns in blocks of 4 with them, by hand."""
+    p = {k: v.clone() for k, v in unflatten(weights, BLOCK_SPEC).items()}
+    p["conv.weight"], p["conv.bias"] = p["conv.weight"][:, perm], p["conv.bias"][:, perm]
+    n = len(weights)
+    p["fc.weight"] = p["fc.weight"].reshape(n, 4, 3, 4)[:, :, perm].reshape(n, 4, 12)
+    return flatten(p, BLOCK_SPEC)
+
+
+def test_a_blocked_group_is_found_by_nearest_and_bounded_by_the_signature():
+    g = torch.Generator().manual_seed(14)
+    base = torch.randn(6, num_params(BLOCK_SPEC), generator=g, dtype=torch.float64)
+    perm = torch.tensor([2, 0, 1])
+    targets = torch.cat([permute_blocks(base[:1] + 0.01, perm), base[1:]])
+    found = Aligner(targets, BLOCK_SPEC, BLOCK_GROUPS).nearest(base[0], k=1)
+    assert int(found.index[0]) == 0 and torch.equal(found.perms["conv"][0], torch.tensor([1, 2, 0]))
+    assert abs(float(found.sq_dist[0]) - 0.01 ** 2 * num_params(BLOCK_SPEC)) < 1e-9
+    sig = invariant_signature(targets, BLOCK_SPEC, BLOCK_GROUPS)
+    aligned = align(base[0], targets, BLOCK_SPEC, BLOCK_GROUPS)
+    bound = (sig - invariant_signature(base[:1], BLOCK_SPEC, BLOCK_GROUPS)).norm(dim=1)
+    assert torch.all(bound <= (aligned - base[0]).norm(dim=1) + 1e-9)
+
+
+def test_a_blocked_entry_must_cut_its_axis_into_size_blocks():
+    check_groups(BLOCK_GROUPS, BLOCK_SPEC)
+    wrong = [PermutationGroup("conv", 3, (("conv.weight", 0), ("fc.weight", 1, 5)))]
+    with pytest.raises(ValueError, match=r"\('fc.weight', 1, 5\) does not index an axis of "
+                                         r"size 3 \* 5"):
+        check_groups(wrong, BLOCK_SPEC)

@@ -77,6 +77,13 @@ class ModelRecord(StrictModel):
         return self
 
 
+def _inside_zoo(value: str) -> str:
+    if not all(is_name(part) for part in value.split("/")):
+        raise ValueError(f"{value!r} is not a path inside the zoo folder: write it relative "
+                         f"to the folder, as names separated by '/'; in each, {NAME_RULE}")
+    return value
+
+
 class FileRecord(StrictModel):
     path: str
     sha256: str
@@ -84,10 +91,7 @@ class FileRecord(StrictModel):
     @field_validator("path")
     @classmethod
     def _inside(cls, value: str) -> str:
-        if not all(is_name(part) for part in value.split("/")):
-            raise ValueError(f"{value!r} is not a path inside the zoo folder: write it relative "
-                             f"to the folder, as names separated by '/'; in each, {NAME_RULE}")
-        return value
+        return _inside_zoo(value)
 
     @field_validator("sha256")
     @classmethod
@@ -107,9 +111,20 @@ class ZooManifest(StrictModel):
     files: list[FileRecord] = Field(min_length=1)
     license: str
     provenance: dict[str, Any]
+    # A zoo whose task is described by a task file (docs/byoz.md) carries it: its path in the
+    # folder, listed in `files`. Absent for a zoo of a registered task.
+    task_file: str | None = None
+
+    @field_validator("task_file")
+    @classmethod
+    def _task_file_inside(cls, value: str | None) -> str | None:
+        return value if value is None else _inside_zoo(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> "ZooManifest":
+        if self.task_file is not None and self.task_file not in {f.path for f in self.files}:
+            raise ValueError(f"task_file {self.task_file!r} must be listed in files, with its "
+                             "sha256")
         ids = [m.id for m in self.models]
         if len(set(ids)) != len(ids):
             raise ValueError("model ids are not unique")
@@ -125,9 +140,13 @@ class ZooManifest(StrictModel):
 
 # --- the zoo registry ----------------------------------------------------------------------
 
+# The task name of a registry entry whose zoo carries its own task file (docs/byoz.md).
+FILE_TASK = "module"
+
+
 class ZooEntry(StrictModel):
     source: Literal["local", "hub"]
-    task: Name
+    task: Name            # a registered task, or FILE_TASK: the one the zoo's task file defines
     description: str = ""
     license: str | None = None
     repo_id: str | None = None

@@ -3,7 +3,10 @@
 A task declares its symmetry as permutation groups: a group is a set of hidden units that can be
 reordered without changing the function, given as the (parameter, axis) pairs that the
 reordering permutes together. For an MLP, hidden layer i permutes `fc{i}.weight` axis 0,
-`fc{i}.bias` axis 0 and `fc{i+1}.weight` axis 1.
+`fc{i}.bias` axis 0 and `fc{i+1}.weight` axis 1. An entry (parameter, axis, block) says that
+the axis holds `size` blocks of `block` consecutive entries, one block per unit: the columns of
+a Linear layer after a Flatten, where each channel of a convolution becomes h*w features.
+Alignment splits such an axis in two, [size, block], and permutes the first (`expand_blocks`).
 
 Alignment is weight matching (Ainsworth et al. 2023, "Git Re-Basin"): for each group, the
 permutation maximising the inner product of the two models' parameters is a linear assignment
@@ -34,7 +37,9 @@ SLACK_FACTOR = 10           # safety factor over the float32 error analysis of t
 class PermutationGroup:
     name: str
     size: int
-    axes: tuple[tuple[str, int], ...]     # (parameter name, axis of the unbatched parameter)
+    # (parameter name, axis of the unbatched parameter), or (name, axis, block) for an axis of
+    # size * block entries that moves in blocks of `block`
+    axes: tuple[tuple[str, int] | tuple[str, int, int], ...]
 
 
 def mlp_permutation_groups(sizes) -> list[PermutationGroup]:
@@ -47,11 +52,46 @@ def mlp_permutation_groups(sizes) -> list[PermutationGroup]:
 def check_groups(groups: list[PermutationGroup], spec: ParamSpec) -> None:
     shapes = dict(spec)
     for group in groups:
-        for name, axis in group.axes:
-            if name not in shapes or axis >= len(shapes[name]) or \
-                    shapes[name][axis] != group.size:
-                raise ValueError(f"permutation group {group.name!r}: ({name!r}, {axis}) does "
-                                 f"not index an axis of size {group.size}")
+        for name, axis, block in map(_with_block, group.axes):
+            if name not in shapes or not 0 <= axis < len(shapes[name]) or block < 1 or \
+                    shapes[name][axis] != group.size * block:
+                what = f"({name!r}, {axis})" if block == 1 else f"({name!r}, {axis}, {block})"
+                length = group.size if block == 1 else f"{group.size} * {block}"
+                raise ValueError(f"permutation group {group.name!r}: {what} does not index "
+                                 f"an axis of size {length}")
+    expand_blocks(spec, groups)
+
+
+def _with_block(entry: tuple) -> tuple[str, int, int]:
+    return (*entry, 1) if len(entry) == 2 else tuple(entry)
+
+
+def expand_blocks(spec: ParamSpec, groups: list[PermutationGroup]
+                  ) -> tuple[ParamSpec, list[PermutationGroup]]:
+    """The same flat order with every blocked axis split into [size, block]: a spec and groups
+    whose entries are all (parameter, axis), so that a unit is one index of one axis. Groups
+    without blocks are returned as they are."""
+    blocked: dict[str, dict[int, tuple[int, int]]] = {}
+    for group in groups:
+        for name, axis, block in map(_with_block, group.axes):
+            if block > 1:
+                split = blocked.setdefault(name, {})
+                if split.setdefault(axis, (group.size, block)) != (group.size, block):
+                    raise ValueError(f"permutation groups cut axis {axis} of {name!r} into "
+                                     "blocks in two different ways")
+    if not blocked:
+        return spec, groups
+    new_spec, where = [], {}
+    for name, shape in spec:
+        split, dims, where[name] = blocked.get(name, {}), [], {}
+        for axis, length in enumerate(shape):
+            where[name][axis] = len(dims)
+            dims += list(split[axis]) if axis in split else [length]
+        new_spec.append((name, tuple(dims)))
+    new_groups = [PermutationGroup(g.name, g.size, tuple(
+        (name, where[name][axis]) for name, axis, _ in map(_with_block, g.axes)))
+        for g in groups]
+    return new_spec, new_groups
 
 
 class Aligner:
@@ -63,7 +103,8 @@ class Aligner:
     """
 
     def __init__(self, targets: torch.Tensor, spec: ParamSpec, groups: list[PermutationGroup]):
-        self.spec, self.groups = spec, groups
+        self.spec, self.groups = expand_blocks(spec, groups)
+        spec, groups = self.spec, self.groups
         self.targets = targets.double()
         self.params = unflatten(self.targets, spec)
         self.sq_norms = (self.targets * self.targets).sum(dim=1)
@@ -348,6 +389,7 @@ def invariant_signature(weights: torch.Tensor, spec: ParamSpec,
     reverse triangle inequality and the rearrangement inequality make this a lower bound).
     Parameters that two groups permute are left out, which keeps it a bound.
     """
+    spec, groups = expand_blocks(spec, groups)
     params = unflatten(weights.double(), spec)
     touched: dict[str, list[tuple[PermutationGroup, int]]] = {}
     for group in groups:

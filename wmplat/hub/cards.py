@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import yaml
 
-from ..schema import Result
+from ..schema import FILE_TASK, Result
 from ..zoo.format import Zoo
 
 
@@ -73,12 +73,20 @@ zoos:
     source: hub
     repo_id: {repo_id}
     revision: COMMIT   # the full 40-hex commit of the upload you trust
-    task: {m.task}
+    task: {FILE_TASK if m.task_file else m.task}
 ```
 
-then `wmplat evaluate --method METHOD --zoo {m.name}`. The task `{m.task}` must be installed
-(it is built into wmplat, or provided by a dataset plugin).
+then `wmplat evaluate --method METHOD --zoo {m.name}`. {_task_note(m)}
 """
+
+
+def _task_note(m) -> str:
+    if m.task_file:
+        return (f"The zoo carries its task file (`{m.task_file}`): write `task: {FILE_TASK}` "
+                "in the registry entry;\nnothing else needs to be installed, unless the task "
+                "file's architecture is a `factory`\nfrom a package of its own.")
+    return (f"The task `{m.task}` must be installed\n(it is built into wmplat, or provided by "
+            "a dataset plugin).")
 
 
 def leaderboard_card(rows: Sequence[Result], repo_id: str, table_path: str,

@@ -7,18 +7,20 @@ from ..engine.progress import status
 from ..errors import HubError, ZooError
 from ..schema import COMMIT
 from ..task import Task
-from ..zoo.format import MANIFEST, Zoo, load_zoo, read_manifest, verify_files
+from ..zoo.format import MANIFEST, TASK_FILE, Zoo, load_zoo, read_manifest, verify_files
 from .cards import zoo_card
 from .client import hub_errors
 
 CARD = "README.md"
-ZOO_FILES = [MANIFEST, "*.safetensors"]   # what a pull downloads
+# what a pull downloads: a task file's data file is safetensors too (tasks/file/schema.py)
+ZOO_FILES = [MANIFEST, "*.safetensors", TASK_FILE]
 
 
-def pull_zoo(name: str, repo_id: str, repo_type: str, revision: str, task: Task) -> Zoo:
+def pull_zoo(name: str, repo_id: str, repo_type: str, revision: str, task: Task | None) -> Zoo:
     """The zoo at `revision`, from the cache when it is there, else downloaded. A copy whose
     own files fail their hashes is removed from the cache, so it is never taken for a valid
-    one; a copy that is whole but does not suit `task` stays (offline it could not come back)."""
+    one; a copy that is whole but does not suit `task` stays (offline it could not come back).
+    With `task` None, the task is the one the zoo's own task file describes."""
     where = f"zoo {name!r} ({repo_type} {repo_id} at {revision})"
     folder = _download(repo_id, repo_type, revision, name, where)
     commit = folder.name  # the cache names each snapshot folder by its commit

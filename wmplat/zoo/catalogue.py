@@ -17,7 +17,7 @@ from ..errors import ConfigError, PluginError, ZooError
 from ..names import check_name, name_error
 from ..plugins import Plugins
 from ..plugins.registry import unknown_name_message
-from ..schema import ZooEntry, ZooRegistryFile, check_schema_version, parse_model
+from ..schema import FILE_TASK, ZooEntry, ZooRegistryFile, check_schema_version, parse_model
 from ..task import BuiltZoo, ShippedZoo, Task
 from .format import (
     MANIFEST,
@@ -300,7 +300,7 @@ def pull(known: KnownZoo, plugins: Plugins, revision: str | None = None) -> Zoo:
         raise ZooError(f"zoo {known.name!r} is built locally, not pulled: "
                        f"`wmplat zoo build {known.name}`")
     entry = known.entry
-    task = _task(entry.task, plugins, f"zoo {known.name!r}")
+    task = None if entry.task == FILE_TASK else _task(entry.task, plugins, f"zoo {known.name!r}")
     return pull_zoo(known.name, entry.repo_id, entry.repo_type, revision or entry.revision, task)
 
 
@@ -318,5 +318,9 @@ def _no_revision(revision: str | None, what: str) -> None:
 
 
 def _open_folder(path: Path, plugins: Plugins) -> Zoo:
+    """A zoo folder: its task is built from the task file it carries, if it has one, else
+    it is the registered task the manifest names."""
     manifest = read_manifest(path)
+    if manifest.task_file is not None:
+        return load_zoo(path)
     return load_zoo(path, _task(manifest.task, plugins, str(path / MANIFEST)))

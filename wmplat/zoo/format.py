@@ -1,11 +1,14 @@
 """A zoo on disk: `manifest.json` + `weights.safetensors`, verified on load, never unpickled.
 
 `weights.safetensors` holds one tensor per parameter name, stacked [num_models, *shape], in the
-order of the manifest's `models`. The manifest records the sha256 of each file.
+order of the manifest's `models`. The manifest records the sha256 of each file. A zoo whose task
+is described by a task file carries a copy of it (`task.yaml`, the manifest's `task_file`) and
+of its data file, hashed like the weights, and its task is built from them (docs/byoz.md).
 """
 
 import hashlib
 import json
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__
 from ..engine.atomic import write_text_atomic
-from ..errors import ZooError
+from ..errors import ConfigError, ZooError
 from ..evaluation.heldout_copies import check_independent_splits
 from ..schema import ModelRecord, ZooManifest, check_schema_version, parse_model
 from ..task import BuiltZoo, Task
@@ -25,6 +28,8 @@ from .train_view import TrainZoo
 
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
+TASK_FILE = "task.yaml"      # where a zoo keeps the copy of its task file
+RESERVED = (MANIFEST, WEIGHTS, TASK_FILE, "README.md")   # names a task's data file cannot take
 # The largest |weight| a zoo or a method's sample may hold: far beyond any trained network, and
 # small enough that squared distances over millions of parameters stay finite in float32.
 MAX_WEIGHT = 1e6
@@ -114,14 +119,17 @@ def read_manifest(folder: Path) -> ZooManifest:
     return parse_model(ZooManifest, data, str(path), ZooError)
 
 
-def load_zoo(folder: Path, task: Task, revision: str | None = None,
+def load_zoo(folder: Path, task: Task | None = None, revision: str | None = None,
              within: Path | None = None) -> Zoo:
     """Read and verify a zoo folder: schema, file hashes, tensor names, shapes and values.
-    Its files must lead (through any links) inside `within`, by default the folder itself."""
+    Its files must lead (through any links) inside `within`, by default the folder itself.
+    Without `task`, the task is the one the zoo's own task file describes."""
     manifest = read_manifest(folder)
+    verify_files(folder, manifest, within)
+    if task is None:
+        task = file_task(folder, manifest, within)
     if manifest.task != task.name:
         raise ZooError(f"{folder / MANIFEST}: task is {manifest.task!r}, expected {task.name!r}")
-    verify_files(folder, manifest, within)
     weights = _read_weights(folder / WEIGHTS, manifest, task)
     units = {split: independent_units([m for m in manifest.models if m.split == split])
              for split in ("heldout", "train")}
@@ -129,6 +137,29 @@ def load_zoo(folder: Path, task: Task, revision: str | None = None,
     if revision is None:
         revision = "local-" + sha256_file(folder / MANIFEST)[:12]
     return Zoo(manifest, weights, task, revision, folder=folder)
+
+
+def file_task(folder: Path, manifest: ZooManifest, within: Path | None = None) -> Task:
+    """The task of a zoo that carries its task file, built from the verified copy in `folder`;
+    its data file must be one of the zoo's hashed files too (which lead inside `within`)."""
+    from ..tasks.file import load_task_file
+
+    if manifest.task_file is None:
+        raise ZooError(f"{folder / MANIFEST}: the zoo has no task_file, so its task "
+                       f"{manifest.task!r} must be installed: give it by name (registry "
+                       "entries use task: the task's name, not module)")
+    try:
+        task = load_task_file(folder / manifest.task_file, load_data=False,
+                              within=within or folder)
+    except ConfigError as exc:
+        raise ZooError(str(exc)) from None
+    data = task.spec.data.file
+    if data is not None:
+        wanted = (Path(manifest.task_file).parent / data).as_posix()
+        if wanted not in {r.path for r in manifest.files}:
+            raise ZooError(f"{folder / MANIFEST}: the task file's data file {wanted!r} is not "
+                           "listed in files; a zoo's files are all hashed in its manifest")
+    return task
 
 
 def verify_files(folder: Path, manifest: ZooManifest, within: Path | None = None) -> None:
@@ -204,21 +235,49 @@ def _check_weights(path: Path, name: str, tensor: torch.Tensor) -> None:
 
 def write_zoo(folder: Path, name: str, task: Task, built: BuiltZoo,
               extra_provenance: dict[str, Any] | None = None) -> None:
-    """Write `built` as a zoo folder (the caller makes the folder appear atomically)."""
+    """Write `built` as a zoo folder (the caller makes the folder appear atomically). For a
+    task built from a task file (`wmplat.tasks.file.FileTask`), the folder also gets copies of
+    the task file and its data file, and the manifest names the task file."""
     spec = normalize_spec(task.param_spec)
     if built.weights.shape != (len(built.models), num_params(spec)):
         raise ZooError(f"task {task.name!r} built weights {list(built.weights.shape)} for "
                        f"{len(built.models)} models of {num_params(spec)} parameters")
+    task_files = _copy_task_files(folder, task)
     stacked = {k: v.contiguous() for k, v in unflatten(built.weights.float(), spec).items()}
     save_file(stacked, folder / WEIGHTS)
+    files = [WEIGHTS, *task_files]
     manifest = parse_model(ZooManifest, {
         "schema_version": 1, "name": name, "task": task.name,
         "architecture": task.architecture,
         "param_spec": [{"name": n, "shape": list(s)} for n, s in spec],
         "models": built.models,
-        "files": [{"path": WEIGHTS, "sha256": sha256_file(folder / WEIGHTS)}],
+        "files": [{"path": path, "sha256": sha256_file(folder / path)} for path in files],
         "license": task.license,
         "provenance": {"built_by": f"wmplat {__version__}", **built.provenance,
                        **(extra_provenance or {})},
+        **({"task_file": TASK_FILE} if task_files else {}),
     }, f"zoo {name!r} built by task {task.name!r}", ZooError)
-    write_text_atomic(folder / MANIFEST, manifest.model_dump_json(indent=2) + "\n")
+    # a zoo of a registered task keeps the manifest of earlier versions, byte for byte
+    exclude = None if manifest.task_file else {"task_file"}
+    write_text_atomic(folder / MANIFEST, manifest.model_dump_json(indent=2, exclude=exclude)
+                      + "\n")
+
+
+def _copy_task_files(folder: Path, task: Task) -> list[str]:
+    """For a file task, copy its task file to TASK_FILE and its data file (if it has one) to
+    the same path relative to it, as the task file names it; the paths copied."""
+    from ..tasks.file import FileTask
+
+    if not isinstance(task, FileTask):
+        return []
+    copies = [(task.path, TASK_FILE)]
+    data = task.spec.data.file
+    if data is not None:
+        if data in RESERVED:
+            raise ZooError(f"{task.path}: data.file {data!r} would overwrite the zoo's own "
+                           f"{data}; rename the data file")
+        copies.append((task.path.parent / data, data))
+    for source, path in copies:
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, folder / path)
+    return [path for _, path in copies]
