@@ -19,8 +19,8 @@ from ..engine.alignment import _permute_param, check_groups
 from ..errors import ConfigError, WmplatError, ZooError
 from ..evaluation.heldout_copies import copy_radius, heldout_l2, is_copy
 from ..evaluation.runner import _compute, check_samples, validate_config
-from ..metric import BehaviourCache, EvalContext, Metric
 from ..method import Method, random_generator
+from ..metric import BehaviourCache, EvalContext, Metric
 from ..plugins import HOOKS, RESERVED_NAMES, _invalid, load_plugins
 from ..plugins.registry import Entry, Provider
 from ..task import Task
