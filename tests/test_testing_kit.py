@@ -4,6 +4,7 @@ contract checks that pass for good plugins and fail, saying why, for broken ones
 import hashlib
 import re
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -407,3 +408,17 @@ def test_train_stacked_trains_only_the_named_parameters_and_keeps_the_asked_step
 def test_param_mask_marks_the_named_parameters():
     mask = wmplat.param_mask(SPEC, ["enc.bias"])
     assert mask.tolist() == [0.0] * 12 + [1.0] * 3 + [0.0]
+
+
+# --- the docs ---------------------------------------------------------------------------------
+
+def test_the_example_in_the_docs_runs_and_passes():
+    docs = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
+    after = docs.split("A plugin's tests, complete", 1)[1]
+    example = after.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(example, "docs/plugins.md", "exec"), namespace)
+    tests = [f for name, f in namespace.items() if name.startswith("test_")]
+    assert len(tests) == 4
+    for test in tests:
+        test()
