@@ -228,6 +228,11 @@ def test_a_deterministic_method_passes_when_it_says_so():
     check_method(IgnoresSeed, stochastic=False)
 
 
+def test_the_checks_want_the_whole_zoo_not_the_method_view():
+    with pytest.raises(AssertionError, match="need a whole wmplat.Zoo, both splits"):
+        check_method(Honest, method_view(tiny_zoo()))
+
+
 def test_options_the_method_refuses_fail_the_check_by_name():
     with pytest.raises(AssertionError, match="sigma"):
         check_method(StrictOptions, options={"sigma": "lots"})

@@ -52,9 +52,9 @@ def check_method(cls: type[Method], zoo: Zoo | None = None, *,
     config = _expect(lambda: validate_config(entry, dict(options or {})),
                      f"{kind} {cls.name!r}: the options {options!r} are refused")
     _check_unknown_option_refused(entry, config)
-    zoo = zoo if zoo is not None else tiny_zoo()
+    zoo = _full_zoo(zoo)
     samples, other = _fit_and_sample(entry, config, zoo, n, seed, [seed, seed + 1], 1)
-    _check_no_heldout_copies(cls.name, samples, zoo)
+    _check_no_heldout_copies(f"{kind} {cls.name!r}", samples, zoo)
     [again] = _fit_and_sample(entry, config, zoo, n, seed, [seed], 2)
     assert torch.equal(samples, again), (
         f"{kind} {cls.name!r}: fit and sample with seed {seed} twice gave different samples; "
@@ -86,7 +86,7 @@ def check_metric(cls: type[Metric], zoo: Zoo | None = None, *, n: int = 6,
     assert cls.per_sample or cls.summary, (
         f"metric {cls.name!r} declares no names: list what `compute` returns in `per_sample` "
         "and/or `summary`")
-    zoo = zoo if zoo is not None else tiny_zoo()
+    zoo = _full_zoo(zoo)
     entry = Entry(cls.name, "metric", cls, UNDER_TEST)
     cache = BehaviourCache(zoo)
     for case, samples in _sample_sets(zoo, n, seed).items():
@@ -136,6 +136,15 @@ def _check_class(cls: Any, kind: str) -> None:
     assert problem is None, problem
     if kind in ("method", "baseline"):
         assert cls.name not in RESERVED_NAMES, f"{kind} name {cls.name!r} is reserved"
+
+
+def _full_zoo(zoo: Zoo | None) -> Zoo:
+    if zoo is None:
+        return tiny_zoo()
+    assert isinstance(zoo, Zoo), (
+        f"the checks need a whole wmplat.Zoo, both splits (such as tiny_zoo(...)), got "
+        f"{type(zoo).__name__}; they give a method its train view themselves")
+    return zoo
 
 
 def _expect(compute: Callable[[], Any], what: str) -> Any:
@@ -200,7 +209,7 @@ def _checked_samples(samples: Any, n: int, zoo: Zoo, who: str) -> torch.Tensor:
     return _expect(lambda: check_samples(samples, n, zoo.num_params, who), f"{who}: samples")
 
 
-def _check_no_heldout_copies(name: str, samples: torch.Tensor, zoo: Zoo) -> None:
+def _check_no_heldout_copies(who: str, samples: torch.Tensor, zoo: Zoo) -> None:
     """The runner's rule (docs/trust.md): a sample nearer to a heldout run than half the
     smallest distance between two heldout runs copies it."""
     heldout, groups = zoo.heldout_weights(), zoo.task.permutation_groups
@@ -210,7 +219,7 @@ def _check_no_heldout_copies(name: str, samples: torch.Tensor, zoo: Zoo) -> None
     distance = heldout_l2(samples, heldout, zoo.param_spec, groups)
     copies = is_copy(distance, radius) | (distance == 0)
     assert not copies.any(), (
-        f"method {name!r}: {int(copies.sum())} of {len(samples)} samples copy heldout models "
+        f"{who}: {int(copies.sum())} of {len(samples)} samples copy heldout models "
         f"(aligned L2 {float(distance.min()):.3g}, copy radius {radius:.3g}): it reached the "
         "heldout split, which the runner marks invalid; learn from the zoo it is given only")
 
