@@ -10,9 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import wmplat
 from wmplat.testing import method_view, tiny_zoo
+
+# One thread, as the CLI runs get (OMP_NUM_THREADS=1): on a shared machine torch's default
+# thread pool makes these small trainings several times slower.
+torch.set_num_threads(1)
 
 PACKAGE = Path(__file__).resolve().parents[1]
 if importlib.util.find_spec("wmplat_pdiff") is None:
