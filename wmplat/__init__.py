@@ -3,7 +3,9 @@
 The public API for plugins: `hookimpl`, `Method`, `Baseline`, `Metric`, `MetricValues`,
 `EvalContext`, `Task`, `ClassifierTask`, `BuiltZoo`, `ShippedZoo`, `Zoo`, `TrainZoo`,
 `TaskView`, `PermutationGroup`,
-`mlp_permutation_groups` and the errors. Names are imported
+`mlp_permutation_groups`, the errors, and helpers plugins share (`random_generator`,
+`param_mask`, `train_stacked`, `epoch_steps`, `train_mlps`, `init_mlp`, `mlp_forward`,
+`mlp_spec`, `status`, `progress_bar`); `wmplat.testing` is for plugins' tests. Names are imported
 on first use, so commands that never touch torch (`wmplat --help`, `wmplat leaderboard`) start
 fast.
 """
@@ -23,6 +25,11 @@ _EXPORTS = {
     "PluginError": "errors", "ZooError": "errors", "ConfigError": "errors",
     "ResultError": "errors", "HubError": "errors", "PermutationGroup": "engine.alignment",
     "mlp_permutation_groups": "engine.alignment",
+    # helpers for plugins: seeded randomness, parameters by name, batched training, progress
+    "random_generator": "method", "param_mask": "zoo.params", "train_stacked": "tasks.training",
+    "epoch_steps": "tasks.training", "train_mlps": "tasks.mlp", "init_mlp": "tasks.mlp",
+    "mlp_forward": "tasks.mlp", "mlp_spec": "tasks.mlp", "status": "engine.progress",
+    "progress_bar": "engine.progress",
 }
 __all__ = ["__version__", *_EXPORTS]
 

@@ -47,4 +47,6 @@ class Baseline(Method):
 
 
 def random_generator(seed: int) -> torch.Generator:
+    """A CPU generator seeded with `seed`: draw every random number of a plugin from one, never
+    from torch's global state."""
     return torch.Generator().manual_seed(int(seed))

@@ -18,6 +18,7 @@ def quiet() -> bool:
 
 
 def status(message: str) -> None:
+    """One line on stderr (above any bar), unless WMPLAT_QUIET is set."""
     if not quiet():
         tqdm.write(message, file=sys.stderr)     # above any bar on a terminal, not through it
         sys.stderr.flush()
@@ -29,6 +30,8 @@ def bar(total: int, desc: str, **options) -> tqdm:
     return tqdm(total=total, desc=desc, file=sys.stderr, leave=False,
                 disable=quiet() or not sys.stderr.isatty(), **options)
 
+
+progress_bar = bar          # the public name: wmplat.progress_bar
 
 STAGE_BAR = "{l_bar}{bar}| {n_fmt}/{total_fmt} stages [{elapsed}{postfix}]"
 

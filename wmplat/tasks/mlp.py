@@ -7,9 +7,9 @@ with a leading model dimension, and every function works on all n models at once
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from ..zoo.params import ParamSpec
+from .training import epoch_steps, train_stacked
 
 
 def mlp_spec(sizes: Sequence[int]) -> ParamSpec:
@@ -50,30 +50,15 @@ def init_mlp(sizes: Sequence[int], seeds: Sequence[int]) -> dict[str, torch.Tens
 def train_mlps(x: torch.Tensor, y: torch.Tensor, sizes: Sequence[int], seeds: Sequence[int],
                epochs: int, batch_size: int, lr: float, keep_last: int,
                on_epoch=None) -> tuple[torch.Tensor, list[int]]:
-    """Train one MLP per seed, all together, with Adam on mini-batches in each run's own order.
+    """Train one MLP per seed from `init_mlp`, all together (`train_stacked`), with Adam on
+    mini-batches in each run's own order, for `epochs` epochs.
 
     Returns the checkpoints after each of the last `keep_last` epochs, as a flat tensor
     [runs, keep_last, num_params], and their step numbers (optimizer steps so far).
+    `on_epoch(epoch)` is called after each epoch, 1-based.
     """
-    params = {k: v.clone().requires_grad_(True) for k, v in init_mlp(sizes, seeds).items()}
-    optimizer = torch.optim.Adam(params.values(), lr=lr)
-    generators = [torch.Generator().manual_seed(int(s) + 7919) for s in seeds]
-    n_runs, n = len(seeds), len(x)
-    checkpoints, steps, step = [], [], 0
-    for epoch in range(epochs):
-        order = torch.stack([torch.randperm(n, generator=g) for g in generators])
-        for idx in order.split(batch_size, dim=1):
-            logits = mlp_forward(params, x[idx])
-            # Sum over runs of each run's mean loss: the runs' gradients stay independent.
-            loss = F.cross_entropy(logits.flatten(0, 1), y[idx].flatten(), reduction="sum")
-            optimizer.zero_grad(set_to_none=True)
-            (loss / idx.shape[1]).backward()
-            optimizer.step()
-            step += 1
-        if epoch >= epochs - keep_last:
-            checkpoints.append(torch.cat([p.detach().reshape(n_runs, -1)
-                                          for p in params.values()], dim=1))
-            steps.append(step)
-        if on_epoch:
-            on_epoch(epoch)
-    return torch.stack(checkpoints, dim=1), steps
+    per_epoch = epoch_steps(len(x), batch_size)
+    keep = [e * per_epoch for e in range(epochs - keep_last + 1, epochs + 1)]
+    return train_stacked(mlp_forward, init_mlp(sizes, seeds), x, y, seeds,
+                         steps=epochs * per_epoch, batch_size=batch_size, lr=lr, keep=keep,
+                         on_epoch=on_epoch)

@@ -1,6 +1,7 @@
 """Fixtures: the package pip-installed into a folder of its own (a fresh environment for the
 plugin), the real `wmplat` command run against it with a private $WMPLAT_HOME, and the tiny
-test zoo (WMPLAT_HYPERREPS_TINY_ZOO=1) built once through that command."""
+test zoo (WMPLAT_HYPERREPS_TINY_ZOO=1) built once through that command; for the method's
+parts, a small real zoo from wmplat.testing."""
 
 import json
 import os
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+
+import wmplat
+from wmplat.testing import method_view, tiny_zoo
 
 PACKAGE = Path(__file__).resolve().parents[1]
 WMPLAT = shutil.which("wmplat", path=str(Path(sys.executable).parent)) or "wmplat"
@@ -69,52 +72,16 @@ def cli(installed, home, tmp_path_factory) -> Cli:
 
 
 @pytest.fixture(scope="session")
-def tiny_zoo(cli, home) -> Path:
+def cli_zoo(cli, home) -> Path:
     """The tiny mnist1d-cnn zoo (12 train runs, 6 heldout, 2 checkpoints each)."""
     cli("zoo", "build", "mnist1d-cnn")
     return home / "zoos" / "mnist1d-cnn"
 
 
-class FolderZoo:
-    """The train split of a zoo folder, with the members wmplat gives a method (wmplat
-    builds its own `Zoo` from the same two files; its loader is not public API)."""
-
-    def __init__(self, folder: Path, task):
-        manifest = json.loads((folder / "manifest.json").read_text())
-        self.task, self.name = task, manifest["name"]
-        self.param_spec = [(p["name"], tuple(p["shape"])) for p in manifest["param_spec"]]
-        keep = [i for i, m in enumerate(manifest["models"]) if m["split"] == "train"]
-        self._records = [_Record(**manifest["models"][i]) for i in keep]
-        tensors = load_file(folder / "weights.safetensors")
-        self._weights = self.flatten({k: v[keep] for k, v in tensors.items()})
-
-    @property
-    def num_params(self) -> int:
-        return self._weights.shape[1]
-
-    def train_weights(self) -> torch.Tensor:
-        return self._weights.clone()
-
-    def train_models(self):
-        return list(self._records)
-
-    def flatten(self, params):
-        return torch.cat([params[n].reshape(len(params[n]), -1) for n, _ in self.param_spec],
-                         dim=1)
-
-    def unflatten(self, flat):
-        sizes = [torch.Size(s).numel() for _, s in self.param_spec]
-        return {n: part.reshape(len(flat), *s) for (n, s), part
-                in zip(self.param_spec, flat.split(sizes, dim=1), strict=True)}
-
-
-class _Record:
-    def __init__(self, **fields):
-        self.__dict__.update(fields)
-
-
 @pytest.fixture(scope="session")
-def zoo(tiny_zoo):
+def zoo() -> wmplat.TrainZoo:
+    """What `fit` receives of a small real mnist1d-cnn zoo (wmplat.testing: 12 train runs of 2
+    checkpoints around their own centres, 6 heldout runs; quality from the task itself)."""
     from wmplat_hyperreps.task import Mnist1dCNN
 
-    return FolderZoo(tiny_zoo, Mnist1dCNN())
+    return method_view(tiny_zoo(Mnist1dCNN(), runs=12, heldout=6, checkpoints=2))

@@ -11,8 +11,8 @@ def sha256(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_the_zoo_is_split_by_run_with_distinct_seeds_and_checkpoints(tiny_zoo):
-    manifest = json.loads((tiny_zoo / "manifest.json").read_text())
+def test_the_zoo_is_split_by_run_with_distinct_seeds_and_checkpoints(cli_zoo):
+    manifest = json.loads((cli_zoo / "manifest.json").read_text())
     models = manifest["models"]
     assert manifest["task"] == "mnist1d-cnn"
     assert sum(p["shape"][0] * (p["shape"][1] * p["shape"][2] if len(p["shape"]) == 3 else
@@ -26,13 +26,13 @@ def test_the_zoo_is_split_by_run_with_distinct_seeds_and_checkpoints(tiny_zoo):
     assert manifest["provenance"]["task_version"] == "1-tiny"
 
 
-def test_building_the_zoo_again_gives_identical_files(cli, tiny_zoo):
-    before = {p.name: sha256(p) for p in tiny_zoo.iterdir()}
+def test_building_the_zoo_again_gives_identical_files(cli, cli_zoo):
+    before = {p.name: sha256(p) for p in cli_zoo.iterdir()}
     cli("zoo", "build", "mnist1d-cnn")
-    assert {p.name: sha256(p) for p in tiny_zoo.iterdir()} == before
+    assert {p.name: sha256(p) for p in cli_zoo.iterdir()} == before
 
 
-def test_evaluate_through_the_cli_stores_a_leaderboard_row(cli, tiny_zoo, tmp_path):
+def test_evaluate_through_the_cli_stores_a_leaderboard_row(cli, cli_zoo, tmp_path):
     results = tmp_path / "results"
     proc = cli("evaluate", "--method", "hyperreps", "--zoo", "mnist1d-cnn", "--samples", "8",
                "--results-dir", str(results), *TINY)
@@ -49,7 +49,7 @@ def test_evaluate_through_the_cli_stores_a_leaderboard_row(cli, tiny_zoo, tmp_pa
     assert any(r["method"] == "fresh" for r in rows)
 
 
-def test_a_bad_option_is_a_one_line_error_naming_it(cli, tiny_zoo):
+def test_a_bad_option_is_a_one_line_error_naming_it(cli, cli_zoo):
     proc = cli("evaluate", "--method", "hyperreps", "--zoo", "mnist1d-cnn", "--set",
                "heads=3", ok=False)
     assert proc.returncode == 1

@@ -12,6 +12,7 @@ from wmplat_hyperreps.task import Mnist1dCNN
 from wmplat_hyperreps.tokens import Tokenizer
 
 import wmplat
+from wmplat.testing import check_dataset, check_method, tiny_zoo
 
 TINY = {"epochs": 25, "batch_size": 8, "d_model": 16, "heads": 2, "blocks": 1, "ff": 32,
         "latent": 8, "projection": 8, "lr": 3e-3}
@@ -183,3 +184,12 @@ def test_fitting_leaves_the_global_random_state_alone(zoo):
     torch.manual_seed(123)
     HyperReps(**{**TINY, "epochs": 1}).fit(zoo, seed=5)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_hyperreps_keeps_the_method_contract(task):
+    zoo = tiny_zoo(task, runs=8, heldout=2, checkpoints=2)
+    check_method(HyperReps, zoo, options={**TINY, "epochs": 2})
+
+
+def test_mnist1d_cnn_keeps_the_dataset_contract(task):
+    check_dataset(task)

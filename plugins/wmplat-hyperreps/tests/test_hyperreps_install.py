@@ -18,9 +18,3 @@ def test_installed_package_is_discovered_through_its_entry_point(cli, installed)
 def test_the_zoo_is_listed_under_the_task_name(cli):
     assert "mnist1d-cnn" in cli("zoo", "list").stdout
 
-
-def test_the_plugin_uses_only_wmplats_public_api(installed):
-    package = installed / "wmplat_hyperreps"
-    sources = "\n".join(p.read_text() for p in package.glob("*.py"))
-    assert "import wmplat\n" in sources
-    assert "from wmplat" not in sources and "wmplat._" not in sources

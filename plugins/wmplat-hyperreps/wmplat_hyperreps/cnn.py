@@ -68,7 +68,7 @@ def init_cnn(seeds: Sequence[int], convs: Sequence[Conv] = CONVS) -> dict[str, t
     spec = cnn_spec(convs)
     per_run = []
     for seed in seeds:
-        g = torch.Generator().manual_seed(int(seed))
+        g = wmplat.random_generator(seed)
         run = {}
         for (wname, wshape), (bname, bshape) in zip(spec[::2], spec[1::2], strict=True):
             bound = (wshape[1] * (wshape[2] if len(wshape) > 2 else 1)) ** -0.5
@@ -81,27 +81,12 @@ def init_cnn(seeds: Sequence[int], convs: Sequence[Conv] = CONVS) -> dict[str, t
 def train_cnns(x: torch.Tensor, y: torch.Tensor, seeds: Sequence[int], epochs: int,
                batch_size: int, lr: float, keep: Sequence[int], on_epoch=None,
                convs: Sequence[Conv] = CONVS) -> tuple[torch.Tensor, list[int]]:
-    """Train one CNN per seed, all together, with Adam on mini-batches in each run's own
-    order. Returns the checkpoints after the epochs in `keep` (1-based), flat
-    [runs, len(keep), num_params], and their step numbers (optimizer steps so far)."""
-    params = {k: v.requires_grad_(True) for k, v in init_cnn(seeds, convs).items()}
-    optimizer = torch.optim.Adam(params.values(), lr=lr)
-    generators = [torch.Generator().manual_seed(int(s) + 7919) for s in seeds]
-    n_runs, checkpoints, steps, step = len(seeds), [], [], 0
-    for epoch in range(1, epochs + 1):
-        order = torch.stack([torch.randperm(len(x), generator=g) for g in generators])
-        for idx in order.split(batch_size, dim=1):
-            logits = cnn_forward(params, x[idx], convs)
-            # Sum over runs of each run's mean loss: the runs' gradients stay independent.
-            loss = F.cross_entropy(logits.flatten(0, 1), y[idx].flatten(), reduction="sum")
-            optimizer.zero_grad(set_to_none=True)
-            (loss / idx.shape[1]).backward()
-            optimizer.step()
-            step += 1
-        if epoch in keep:
-            checkpoints.append(torch.cat([p.detach().reshape(n_runs, -1)
-                                          for p in params.values()], dim=1))
-            steps.append(step)
-        if on_epoch:
-            on_epoch(epoch)
-    return torch.stack(checkpoints, dim=1), steps
+    """Train one CNN per seed, all together (`wmplat.train_stacked`), with Adam on
+    mini-batches in each run's own order. Returns the checkpoints after the epochs in `keep`
+    (1-based), flat [runs, len(keep), num_params], and their step numbers (optimizer steps
+    so far)."""
+    per_epoch = wmplat.epoch_steps(len(x), batch_size)
+    return wmplat.train_stacked(lambda params, xb: cnn_forward(params, xb, convs),
+                                init_cnn(seeds, convs), x, y, seeds, steps=epochs * per_epoch,
+                                batch_size=batch_size, lr=lr,
+                                keep=[epoch * per_epoch for epoch in keep], on_epoch=on_epoch)

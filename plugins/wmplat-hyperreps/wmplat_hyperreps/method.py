@@ -15,7 +15,6 @@ from .augment import add_noise, erase, permute, random_permutations
 from .autoencoder import TokenAutoencoder
 from .errors import config_error
 from .losses import layer_normalized_mse, layer_variance, nt_xent
-from .progress import status
 from .sampling import LatentKDE, top_share
 from .tokens import Tokenizer
 
@@ -79,7 +78,7 @@ class HyperReps(wmplat.Method):
             self.model = TokenAutoencoder(
                 self.tokenizer.layer, self.tokenizer.width, c.d_model, c.heads, c.blocks,
                 c.ff, c.latent, c.projection, c.dropout)
-            self.history = self._train(x, torch.Generator().manual_seed(seed))
+            self.history = self._train(x, wmplat.random_generator(seed))
         self.model.eval()
         with torch.no_grad():
             latents = self.model.encode(tokens)
@@ -87,7 +86,7 @@ class HyperReps(wmplat.Method):
         self.kde = LatentKDE(latents[self.top], c.bandwidth, c.couple_dims)
 
     def sample(self, n: int, seed: int) -> torch.Tensor:
-        z = self.kde.sample(n, torch.Generator().manual_seed(seed))
+        z = self.kde.sample(n, wmplat.random_generator(seed))
         with torch.no_grad():
             flat = torch.cat([self.tokenizer.detokenize(self.model.decode(chunk))
                               for chunk in z.split(256)])
@@ -132,7 +131,7 @@ class HyperReps(wmplat.Method):
             history.append({k: v / max(batches, 1) for k, v in totals.items()})
             if epoch == 1 or epoch == c.epochs or epoch % max(1, c.epochs // 10) == 0:
                 h = history[-1]
-                status(f"hyperreps: epoch {epoch}/{c.epochs}  loss {h['loss']:.4f}  "
+                wmplat.status(f"hyperreps: epoch {epoch}/{c.epochs}  loss {h['loss']:.4f}  "
                        f"recon {h['recon']:.4f}  contrast {h['contrast']:.4f}  "
                        f"({time.monotonic() - started:.0f}s)")
         return history

@@ -7,7 +7,6 @@ one batched computation.
 """
 
 import os
-import sys
 from dataclasses import asdict, dataclass
 
 import wmplat
@@ -92,6 +91,5 @@ class Mnist1dCNN(wmplat.ClassifierTask):
 
 def _progress(runs: int, epochs: int):
     def report(epoch: int) -> None:
-        print(f"mnist1d-cnn: trained {runs} runs for {epoch}/{epochs} epochs",
-              file=sys.stderr, flush=True)
+        wmplat.status(f"mnist1d-cnn: trained {runs} runs for {epoch}/{epochs} epochs")
     return report

@@ -1,6 +1,6 @@
 """Fixtures: the package pip-installed into a folder of its own (a fresh environment for the
 plugin), the real `wmplat` command run with that folder on PYTHONPATH and a private
-WMPLAT_HOME, and a small zoo for the method's components."""
+WMPLAT_HOME, and a small real zoo (wmplat.testing) for the method's components."""
 
 import importlib.util
 import os
@@ -8,10 +8,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
+
+import wmplat
+from wmplat.testing import method_view, tiny_zoo
+
+# One thread, as the CLI runs get (OMP_NUM_THREADS=1): on a shared machine torch's default
+# thread pool makes these small trainings several times slower.
+torch.set_num_threads(1)
 
 PACKAGE = Path(__file__).resolve().parents[1]
 if importlib.util.find_spec("wmplat_pdiff") is None:
@@ -34,7 +40,8 @@ class Wmplat:
     """The real `wmplat` command, seeing the installed plugin, with its own WMPLAT_HOME."""
 
     def __init__(self, site: Path, home: Path):
-        self.env = {**os.environ, "PYTHONPATH": str(site), "WMPLAT_HOME": str(home),
+        path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+        self.env = {**os.environ, "PYTHONPATH": path, "WMPLAT_HOME": str(home),
                     "OMP_NUM_THREADS": "1"}
         self.env.pop("WMPLAT_QUIET", None)
         self.home = home
@@ -59,41 +66,26 @@ def another_wmplat_cli(installed, tmp_path) -> Wmplat:
     return Wmplat(installed, tmp_path / "home")
 
 
-class SmallZoo:
-    """What wmplat.Zoo offers a method (DESIGN.md: train_weights, train_models, num_params,
-    param_spec, flatten, unflatten), over 40 iterates of one run in which only `norm.weight`
-    and `norm.bias` move along a curve, the rest frozen."""
+SMALL_SPEC = [("fc.weight", (4, 5)), ("norm.weight", (24,)), ("norm.bias", (24,))]
 
-    def __init__(self, checkpoints: int = 40):
-        self.param_spec = [("fc.weight", (4, 5)), ("norm.weight", (24,)), ("norm.bias", (24,))]
-        self.num_params = 20 + 48
-        g = torch.Generator().manual_seed(0)
-        start, direction = torch.randn(48, generator=g), torch.randn(48, generator=g)
-        t = torch.linspace(0, 1, checkpoints).unsqueeze(1)
-        subset = start + 0.5 * t * direction + 0.01 * torch.randn(checkpoints, 48, generator=g)
-        frozen = torch.randn(1, 20, generator=g).expand(checkpoints, 20)
-        self._weights = torch.cat([frozen, subset], dim=1)
-        self._models = [SimpleNamespace(id=f"run000-step{s}", run=0, step=s, split="train",
-                                        seed=0, quality=0.9) for s in range(checkpoints)]
 
-    def train_weights(self) -> torch.Tensor:
-        return self._weights.clone()
+def small(**options) -> wmplat.Zoo:
+    """A real zoo of one train run of 40 iterates in which only `norm.weight` and `norm.bias`
+    move (the 48 values after the first 20), beside two heldout runs: p-diff's setting."""
+    settings = {"runs": 1, "heldout": 2, "checkpoints": 40, "frozen": ["fc.weight"], **options}
+    return tiny_zoo(SMALL_SPEC, **settings)
 
-    def train_models(self):
-        return list(self._models)
 
-    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        sizes = [torch.Size(shape).numel() for _, shape in self.param_spec]
-        return {name: part.reshape(len(flat), *shape) for (name, shape), part
-                in zip(self.param_spec, flat.split(sizes, dim=1), strict=True)}
-
-    def flatten(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
-        return torch.cat([params[name].flatten(1) for name, _ in self.param_spec], dim=1)
+@pytest.fixture(name="small")
+def small_fixture():
+    """`small` itself: call it for a small zoo with other options."""
+    return small
 
 
 @pytest.fixture
-def small_zoo() -> SmallZoo:
-    return SmallZoo()
+def small_zoo() -> wmplat.TrainZoo:
+    """What `fit` receives of the small zoo: its train view."""
+    return method_view(small())
 
 
 TINY = {"channels": 4, "ae_steps": 30, "ddpm_steps": 30, "timesteps": 20,

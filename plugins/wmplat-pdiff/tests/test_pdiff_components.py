@@ -3,11 +3,13 @@
 import pydantic
 import pytest
 import torch
+from wmplat_pdiff import DigitsPdiff
 from wmplat_pdiff.autoencoder import Autoencoder
 from wmplat_pdiff.ddpm import LatentDDPM
 from wmplat_pdiff.method import Pdiff, PdiffConfig, fit_module, varying_params
 
 import wmplat
+from wmplat.testing import check_dataset, check_method, method_view
 
 
 def _autoencoder(length=50, seed=0, **kwargs):
@@ -132,10 +134,18 @@ def test_an_unknown_parameter_name_is_an_error_naming_it(small_zoo, tiny):
         Pdiff(params=["norm3.weight"], **tiny).fit(small_zoo, seed=0)
 
 
-def test_identical_checkpoints_leave_nothing_to_learn(small_zoo, tiny):
-    small_zoo._weights = small_zoo._weights[:1].expand(40, -1).clone()
+def test_identical_checkpoints_leave_nothing_to_learn(small, tiny):
+    still = method_view(small(drift=0.0, jitter=0.0))
     with pytest.raises(wmplat.ConfigError, match="all identical"):
-        Pdiff(**tiny).fit(small_zoo, seed=0)
+        Pdiff(**tiny).fit(still, seed=0)
+
+
+def test_pdiff_keeps_the_method_contract(small, tiny):
+    check_method(Pdiff, small(), options=tiny)
+
+
+def test_digits_pdiff_keeps_the_dataset_contract():
+    check_dataset(DigitsPdiff)
 
 
 @pytest.mark.parametrize("options, field", [

@@ -15,7 +15,6 @@ import wmplat
 
 from .autoencoder import Autoencoder
 from .ddpm import LatentDDPM
-from .log import bar, say
 
 
 class PdiffConfig(BaseModel):
@@ -78,12 +77,6 @@ def subset_names(zoo: wmplat.Zoo, weights: torch.Tensor, names: list[str] | None
     return names
 
 
-def subset_mask(zoo: wmplat.Zoo, names: list[str]) -> torch.Tensor:
-    """bool [num_params]: the entries of the named parameters in the zoo's flat order."""
-    parts = zoo.unflatten(torch.zeros(1, zoo.num_params))
-    return zoo.flatten({n: torch.full_like(v, n in names) for n, v in parts.items()})[0].bool()
-
-
 def fit_module(module: torch.nn.Module, loss_of, data: torch.Tensor, steps: int,
                config: PdiffConfig, g: torch.Generator, desc: str) -> float:
     """AdamW on random mini-batches of `data`; returns the mean loss of the last 10% steps."""
@@ -91,7 +84,7 @@ def fit_module(module: torch.nn.Module, loss_of, data: torch.Tensor, steps: int,
                                   weight_decay=config.weight_decay)
     module.train()
     tail = []
-    with bar(steps, desc) as progress:
+    with wmplat.progress_bar(steps, desc, mininterval=1.0) as progress:
         for step in range(steps):
             batch = data[torch.randperm(len(data), generator=g)[:config.batch_size]]
             loss = loss_of(batch)
@@ -115,7 +108,7 @@ class Pdiff(wmplat.Method):
         c = self.config
         weights = zoo.train_weights()
         self.params = subset_names(zoo, weights, c.params)
-        self.mask = subset_mask(zoo, self.params)
+        self.mask = wmplat.param_mask(zoo.param_spec, self.params).bool()
         steps = torch.tensor([m.step for m in zoo.train_models()])
         self.template = weights[int(torch.argmax(steps))]
         x = weights[:, self.mask]
@@ -123,7 +116,7 @@ class Pdiff(wmplat.Method):
         self.center = x.mean(dim=dim)
         self.scale = x.std(dim=dim, correction=0).clamp_min(1e-12)
         x = (x - self.center) / self.scale
-        g = torch.Generator().manual_seed(seed)
+        g = wmplat.random_generator(seed)
         # Module initialisation draws from the global generator: seed it in a private copy.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -131,8 +124,9 @@ class Pdiff(wmplat.Method):
                                            c.depth)
             self.ddpm = LatentDDPM(self.autoencoder.latent_dim, c.denoiser_width,
                                    c.denoiser_blocks, c.timesteps, c.beta_start, c.beta_end)
-        say(f"pdiff: generating {', '.join(self.params)} ({x.shape[1]} of {zoo.num_params} "
-            f"values) from {len(x)} train checkpoints; latent {self.autoencoder.latent_dim}")
+        wmplat.status(f"pdiff: generating {', '.join(self.params)} ({x.shape[1]} of "
+                      f"{zoo.num_params} values) from {len(x)} train checkpoints; latent "
+                      f"{self.autoencoder.latent_dim}")
         self.ae_loss = fit_module(
             self.autoencoder,
             lambda b: self.autoencoder.training_loss(b, c.input_noise, c.latent_noise, g),
@@ -141,12 +135,12 @@ class Pdiff(wmplat.Method):
             latents = self.autoencoder.encode(x)
         self.ddpm_loss = fit_module(self.ddpm, lambda b: self.ddpm.training_loss(b, g), latents,
                                c.ddpm_steps, c, g, "pdiff ddpm")
-        say(f"pdiff: autoencoder loss {self.ae_loss:.4g}, ddpm loss {self.ddpm_loss:.4g}")
+        wmplat.status(f"pdiff: autoencoder loss {self.ae_loss:.4g}, ddpm loss {self.ddpm_loss:.4g}")
 
     def generate_subsets(self, n: int, seed: int) -> torch.Tensor:
         """n generated subsets [n, subset size], in the zoo's units."""
-        g = torch.Generator().manual_seed(seed)
-        with bar(self.ddpm.timesteps, "pdiff sampling") as progress:
+        g = wmplat.random_generator(seed)
+        with wmplat.progress_bar(self.ddpm.timesteps, "pdiff sampling") as progress:
             z = self.ddpm.sample(n, self.autoencoder.latent_dim, g, progress.update)
         with torch.no_grad():
             return self.autoencoder.decode(z) * self.scale + self.center

@@ -9,6 +9,8 @@ the subset that p-diff trains and generates, like the last two BatchNorm layers 
 import torch
 import torch.nn.functional as F
 
+import wmplat
+
 INPUTS, HIDDEN, CLASSES = 64, 128, 10
 NORMS = ("norm1", "norm2")
 SUBSET = tuple(f"{norm}.{kind}" for norm in NORMS for kind in ("weight", "bias"))
@@ -36,7 +38,7 @@ def forward(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
 def init_params(seed: int) -> dict[str, torch.Tensor]:
     """One model [1, *shape]: torch.nn.Linear's U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the
     linear layers, gamma 1 and beta 0 for the norms (torch.nn.LayerNorm's default)."""
-    g = torch.Generator().manual_seed(seed)
+    g = wmplat.random_generator(seed)
     params = {}
     for i, (fan_out, fan_in) in enumerate([(HIDDEN, INPUTS), (HIDDEN, HIDDEN), (CLASSES, HIDDEN)],
                                           start=1):

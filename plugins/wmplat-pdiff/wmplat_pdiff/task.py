@@ -9,13 +9,12 @@ give the heldout split. Every model is a full parameter vector, the frozen part 
 """
 
 import functools
+import math
 
 import torch
-import torch.nn.functional as F
 
 import wmplat
 
-from .log import say
 from .network import HIDDEN, SPEC, SUBSET, flat, forward, init_params
 
 TEST_SIZE, SPLIT_SEED = 500, 0
@@ -48,16 +47,13 @@ def digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
 def train_base() -> dict[str, torch.Tensor]:
     """The network every model shares: all parameters trained with Adam, one run."""
     x, y, _, _ = digits()
-    params = {k: v.clone().requires_grad_(True) for k, v in init_params(BASE_SEED).items()}
-    optimizer = torch.optim.Adam(params.values(), lr=BASE_LR)
-    order = torch.Generator().manual_seed(BASE_SEED + 7919)
-    for _ in range(BASE_EPOCHS):
-        for idx in torch.randperm(len(x), generator=order).split(BATCH_SIZE):
-            loss = F.cross_entropy(forward(params, x[idx])[0], y[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    return {k: v.detach() for k, v in params.items()}
+    steps = BASE_EPOCHS * wmplat.epoch_steps(len(x), BATCH_SIZE)
+    names = [name for name, _ in SPEC]
+    kept, _ = wmplat.train_stacked(forward, init_params(BASE_SEED), x, y, [BASE_SEED],
+                                   steps=steps, batch_size=BATCH_SIZE, lr=BASE_LR, keep=[steps],
+                                   trainable=names)
+    parts = kept[:, 0].split([math.prod(shape) for _, shape in SPEC], dim=1)
+    return {name: part.reshape(1, *shape) for (name, shape), part in zip(SPEC, parts, strict=True)}
 
 
 def train_subsets(base: dict[str, torch.Tensor], seeds: list[int], keep: int) -> torch.Tensor:
@@ -65,32 +61,18 @@ def train_subsets(base: dict[str, torch.Tensor], seeds: list[int], keep: int) ->
     from the base's values plus N(0, SUBSET_INIT_STD^2) noise drawn from its seed, on its own
     data order. Returns the subset after each of the last `keep` steps, [runs, keep, subset]."""
     x, y, _, _ = digits()
-    runs = len(seeds)
     starts = []
     for seed in seeds:
-        g = torch.Generator().manual_seed(seed)
+        g = wmplat.random_generator(seed)
         starts.append({n: base[n][0] + SUBSET_INIT_STD * torch.randn(HIDDEN, generator=g)
                        for n in SUBSET})
-    subset = {n: torch.stack([s[n] for s in starts]).requires_grad_(True) for n in SUBSET}
-    frozen = {n: v.expand(runs, *v.shape[1:]) for n, v in base.items() if n not in SUBSET}
-    optimizer = torch.optim.Adam(subset.values(), lr=SUBSET_LR)
-    orders = [torch.Generator().manual_seed(seed + 7919) for seed in seeds]
-    kept, step = [], 0
-    while step < SUBSET_STEPS:
-        epoch = torch.stack([torch.randperm(len(x), generator=g) for g in orders])
-        for idx in epoch.split(BATCH_SIZE, dim=1):
-            logits = forward({**frozen, **subset}, x[idx])
-            # Sum over runs of each run's mean loss: the runs' gradients stay independent.
-            loss = F.cross_entropy(logits.flatten(0, 1), y[idx].flatten(), reduction="sum")
-            optimizer.zero_grad(set_to_none=True)
-            (loss / idx.shape[1]).backward()
-            optimizer.step()
-            step += 1
-            if step > SUBSET_STEPS - keep:
-                kept.append(torch.cat([subset[n].detach() for n in SUBSET], dim=1))
-            if step == SUBSET_STEPS:
-                break
-    return torch.stack(kept, dim=1)
+    params = {n: v.expand(len(seeds), *v.shape[1:]) for n, v in base.items()}
+    params.update({n: torch.stack([s[n] for s in starts]) for n in SUBSET})
+    kept, _ = wmplat.train_stacked(forward, params, x, y, seeds, steps=SUBSET_STEPS,
+                                   batch_size=BATCH_SIZE, lr=SUBSET_LR,
+                                   keep=range(SUBSET_STEPS - keep + 1, SUBSET_STEPS + 1),
+                                   trainable=SUBSET)
+    return kept
 
 
 def paste(base: dict[str, torch.Tensor], subset: torch.Tensor) -> torch.Tensor:
@@ -133,10 +115,11 @@ class DigitsPdiff(wmplat.ClassifierTask):
         return forward(params, x)
 
     def build_zoo(self) -> wmplat.BuiltZoo:
-        say(f"digits-pdiff: training the base network ({BASE_EPOCHS} epochs)")
+        wmplat.status(f"digits-pdiff: training the base network ({BASE_EPOCHS} epochs)")
         base = train_base()
         seeds = list(range(1 + HELDOUT_RUNS))
-        say(f"digits-pdiff: training the norms of {len(seeds)} runs ({SUBSET_STEPS} steps)")
+        wmplat.status(f"digits-pdiff: training the norms of {len(seeds)} runs "
+                      f"({SUBSET_STEPS} steps)")
         kept = train_subsets(base, seeds, TRAIN_ITERATES)
         steps = list(range(SUBSET_STEPS - TRAIN_ITERATES + 1, SUBSET_STEPS + 1))
         rows, models = [], []
