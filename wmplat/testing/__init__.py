@@ -8,7 +8,7 @@ the plugin contract as checks (docs/plugins.md, "Testing a plugin").
 """
 
 from .contract import check_dataset, check_method, check_metric
-from .zoo import DEFAULT_SPEC, SpecTask, method_view, tiny_zoo
+from .zoo import DEFAULT_SPEC, SpecTask, method_view, metric_context, tiny_zoo
 
 __all__ = ["DEFAULT_SPEC", "SpecTask", "check_dataset", "check_method", "check_metric",
-           "method_view", "tiny_zoo"]
+           "method_view", "metric_context", "tiny_zoo"]

@@ -20,6 +20,7 @@ import torch
 
 from ..errors import ConfigError
 from ..method import random_generator
+from ..metric import BehaviourCache, EvalContext
 from ..task import BuiltZoo, ClassifierTask, Task
 from ..zoo.format import Zoo, load_zoo, write_zoo
 from ..zoo.params import ParamSpec, normalize_spec, num_params
@@ -100,6 +101,12 @@ def tiny_zoo(architecture: Task | type[Task] | Sequence[tuple[str, Sequence[int]
 def method_view(zoo: Zoo) -> TrainZoo:
     """Exactly what `Method.fit` receives from the runner: `zoo.without_heldout()`."""
     return zoo.without_heldout()
+
+
+def metric_context(samples: torch.Tensor, zoo: Zoo) -> EvalContext:
+    """What `Metric.compute` receives from the runner for a method's `samples` [n, num_params]
+    on `zoo` (both splits visible, behaviour computed once)."""
+    return EvalContext(samples.float().contiguous(), zoo, BehaviourCache(zoo))
 
 
 def _task(architecture) -> Task:
