@@ -45,7 +45,7 @@ class BehaviourCache:
 
     def runs(self, which: Which) -> torch.Tensor:
         """[models of the split]: the independent unit of each (its training run, or itself in
-        a split of one run; see `wmplat.zoo.independent_units`), in the split's order."""
+        a split of one run; see `wmplat.zoo.format.independent_units`), in the split's order."""
         if which not in self._runs:
             models = self.zoo.train_models() if which == "train" else self.zoo.heldout_models()
             self._runs[which] = torch.tensor(independent_units(models))

@@ -36,6 +36,9 @@ class ShippedZoo:
 
 
 class Task:
+    """What a dataset plugin registers: the data, the architecture (a param spec), how to judge
+    a model (`behaviour`, `quality`, `similarity`) and, optionally, how to build its zoo."""
+
     name: ClassVar[str]
     description: ClassVar[str] = ""
     architecture: ClassVar[str] = ""
@@ -52,7 +55,7 @@ class Task:
 
     @property
     def permutation_groups(self) -> list:
-        """The architecture's permutation symmetry, as `wmplat.alignment.PermutationGroup`s:
+        """The architecture's permutation symmetry, as `wmplat.PermutationGroup`s:
         hidden units that can be reordered without changing the function. Aligned distances
         and aligned baselines use it; the default, no symmetry, compares weights as they are."""
         return []

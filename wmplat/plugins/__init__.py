@@ -30,6 +30,8 @@ from ..names import name_error
 from ..task import Task
 from .registry import Entry, Provider, Registry
 
+__all__ = ["register", "registered", "unregister"]  # the public part; the rest is internal
+
 GROUP = "wmplat"
 LOAD_ENV = "WMPLAT_LOAD_PLUGINS"
 IN_PROCESS = "(registered in process)"  # the package of a plugin given to register()

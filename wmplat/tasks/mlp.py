@@ -13,6 +13,7 @@ from .training import epoch_steps, train_stacked
 
 
 def mlp_spec(sizes: Sequence[int]) -> ParamSpec:
+    """The param spec of an MLP with layer widths `sizes`: fc{i}.weight [out, in], fc{i}.bias."""
     spec: ParamSpec = []
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False), start=1):
         spec += [(f"fc{i}.weight", (fan_out, fan_in)), (f"fc{i}.bias", (fan_out,))]
