@@ -9,10 +9,10 @@ from wmplat.engine.alignment import align
 from wmplat.evaluation.runner import REFERENCE, Evaluation, Job, generate, score
 from wmplat.evaluation.statistics import ALPHA, CATEGORIES, _flag, judge, novelty_auc
 from wmplat.plugins import load_plugins
-from wmplat.tasks.digits_mlp import DigitsMLP
 from wmplat.zoo.catalogue import open_zoo
 
 FRESH_TRIALS, RUNS_PER_TRIAL = 20, 10
+pytestmark = pytest.mark.xdist_group("new-seed-runs")   # shares conftest's new_seed_runs
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +78,9 @@ def test_unaligned_midpoints_differ_from_aligned_ones(evaluation):
 
 
 @pytest.fixture(scope="module")
-def fresh_trials(evaluation):
+def fresh_trials(evaluation, new_seed_runs):
     """Runs trained with the zoo's recipe from seeds the zoo never used, judged in trials."""
-    seeds = range(10_000, 10_000 + FRESH_TRIALS * RUNS_PER_TRIAL)
-    checkpoints, _ = DigitsMLP().train_runs(seeds)
-    finals = checkpoints[:, -1].reshape(FRESH_TRIALS, RUNS_PER_TRIAL, -1)
+    finals = new_seed_runs.reshape(FRESH_TRIALS, RUNS_PER_TRIAL, -1)
     return [judged(evaluation, trial) for trial in finals]
 
 

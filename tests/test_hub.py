@@ -12,6 +12,13 @@ ZOO_REPO = "wmplat-tester/digits-zoo"
 RESULTS_REPO = "wmplat-tester/results"
 
 
+@pytest.fixture
+def cli(cli_process):
+    """These commands talk to the test Hub as real processes: the Hugging Face clients read
+    their settings (endpoint, cache, token, offline) once, at import, and each test has its own."""
+    return cli_process
+
+
 def write_registry(path, revision, repo=ZOO_REPO, name="hub-digits", task="digits-mlp"):
     path.write_text(yaml.safe_dump({"schema_version": 1, "zoos": {name: {
         "source": "hub", "repo_id": repo, "repo_type": "dataset", "revision": revision,

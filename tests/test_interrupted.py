@@ -2,10 +2,12 @@
 leaves no litter, and a row being replaced is never lost."""
 
 import json
+import shutil
 import subprocess
 
 import pytest
 import torch
+from conftest import Cli
 from killing import KILLED, renames, run_killed_cli
 from safetensors.torch import load_file
 
@@ -15,6 +17,12 @@ ARGS = ["evaluate", "--method", "copycat", "--samples", "4"]
 def run(cwd, kill_at: int, *extra: str) -> subprocess.CompletedProcess:
     """The evaluation, killed just before its rename number `kill_at` (0: never)."""
     return run_killed_cli([*ARGS, *extra], kill_at, cwd=cwd, env={"WMPLAT_QUIET": "1"})
+
+
+def resume(cwd) -> subprocess.CompletedProcess:
+    """The evaluation run again, to its end. In this process: what is tested is what the killed
+    process left behind."""
+    return Cli(cwd)(*ARGS, env={"WMPLAT_QUIET": "1"}, ok=False)
 
 
 def stored(folder):
@@ -37,22 +45,22 @@ def litter(folder):
 def clean(tmp_path_factory, default_zoo):
     # a first evaluation caches what every later one shares (the digits split under
     # $WMPLAT_HOME), so that the counted one renames only its own rows
-    assert run(tmp_path_factory.mktemp("warm-up"), 0).returncode == 0
+    assert resume(tmp_path_factory.mktemp("warm-up")).returncode == 0
     folder = tmp_path_factory.mktemp("uninterrupted")
     proc = run(folder, 0)
     assert proc.returncode == 0, proc.stderr
     assert renames(proc) >= 10     # one per row at least
-    return stored(folder), renames(proc)
+    return stored(folder), renames(proc), folder
 
 
 def test_an_evaluation_killed_before_any_rename_resumes_to_identical_rows(clean, tmp_path):
-    rows, count = clean
+    rows, count, _ = clean
     for kill_at in range(1, count + 1):
         folder = tmp_path / f"kill-{kill_at}"
         folder.mkdir()
         killed = run(folder, kill_at)
         assert killed.returncode == KILLED, killed.stderr
-        resumed = run(folder, 0)
+        resumed = resume(folder)
         assert resumed.returncode == 0 and "Traceback" not in resumed.stderr, resumed.stderr
         assert stored(folder) == rows, kill_at
         assert litter(folder) == [], kill_at
@@ -60,13 +68,13 @@ def test_an_evaluation_killed_before_any_rename_resumes_to_identical_rows(clean,
 
 @pytest.mark.parametrize("kill_at", [1, 2])
 def test_a_row_killed_while_it_is_replaced_is_never_lost(clean, tmp_path, kill_at):
-    rows, _ = clean
-    assert run(tmp_path, 0).returncode == 0
+    rows, _, evaluated = clean
+    shutil.copytree(evaluated / "wmplat-results", tmp_path / "wmplat-results")
     # --force replaces each row: first the old folder is moved aside, then the new moved in
     killed = run(tmp_path, kill_at, "--force")
     assert killed.returncode == KILLED
     assert stored(tmp_path) == rows or litter(tmp_path), "a row vanished without a backup"
-    resumed = run(tmp_path, 0)
+    resumed = resume(tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert stored(tmp_path) == rows
     assert litter(tmp_path) == []
@@ -74,7 +82,7 @@ def test_a_row_killed_while_it_is_replaced_is_never_lost(clean, tmp_path, kill_a
 
 def test_every_row_is_whole_at_every_kill_point(clean, tmp_path):
     """What a killed run leaves readable is whole: every row folder has all its files."""
-    _, count = clean
+    _, count, _ = clean
     for kill_at in (2, count // 2, count):
         folder = tmp_path / f"kill-{kill_at}"
         folder.mkdir()

@@ -211,11 +211,11 @@ def test_a_link_that_stays_inside_the_zoo_folder_is_accepted(cli, zoo_copy):
     assert "64 runs" in cli("zoo", "info", str(zoo_copy)).stdout
 
 
-def test_a_zoo_listing_a_file_outside_its_folder_is_not_pushed(cli, hub, zoo_copy, default_zoo,
-                                                               tmp_path):
+def test_a_zoo_listing_a_file_outside_its_folder_is_not_pushed(cli_process, hub, zoo_copy,
+                                                               default_zoo, tmp_path):
     secret = outside_file(tmp_path, default_zoo)
     with_file(zoo_copy, str(secret), sha256(secret))
-    proc = cli("zoo", "push", str(zoo_copy), "--repo", "wmplat-tester/leak", ok=False)
+    proc = cli_process("zoo", "push", str(zoo_copy), "--repo", "wmplat-tester/leak", ok=False)
     assert "is not a path inside the zoo folder" in one_line_error(proc)
     assert hub.repo_ids() == []
 

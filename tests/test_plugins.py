@@ -1,12 +1,14 @@
-"""Plugin discovery through real entry points: built-ins and third-party packages alike."""
+"""Plugin discovery through real entry points: built-ins and third-party packages alike. The
+packages are pip-installed (by tox, or into a folder by install_plugin); the commands run in
+process, but the first, which runs as a process of its own, as a user's would."""
 
 BUILTINS = {"noise": "baseline", "average": "baseline", "gaussian": "baseline",
             "replica": "baseline", "digits-mlp": "dataset", "accuracy": "metric",
             "max_similarity": "metric", "min_l2": "metric"}
 
 
-def test_plugins_lists_builtins_and_the_installed_third_party_method(cli):
-    rows = {r["name"]: r for r in cli.json("plugins", "--json")}
+def test_plugins_lists_builtins_and_the_installed_third_party_method(cli_process):
+    rows = {r["name"]: r for r in cli_process.json("plugins", "--json")}
     for name, kind in BUILTINS.items():
         assert (rows[name]["kind"], rows[name]["package"], rows[name]["status"]) == \
             (kind, "wmplat", "ok"), name

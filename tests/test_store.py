@@ -33,13 +33,25 @@ def same(a, b):
 
 
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory, default_zoo):
-    """The rows of one untouched evaluation."""
+def evaluated(tmp_path_factory, default_zoo):
+    """The folder of one untouched evaluation."""
     from conftest import Cli
 
     folder = tmp_path_factory.mktemp("clean")
     Cli(folder)(*ARGS)
-    return rows(folder)
+    return folder
+
+
+@pytest.fixture
+def clean(evaluated):
+    """The rows of one untouched evaluation."""
+    return rows(evaluated)
+
+
+def evaluate_once(cli, evaluated):
+    """What `wmplat evaluate` with ARGS leaves in the test's folder: the module's evaluation,
+    copied."""
+    shutil.copytree(evaluated / "wmplat-results", cli.cwd / "wmplat-results")
 
 
 def fresh_folder(cli):
@@ -49,8 +61,8 @@ def fresh_folder(cli):
 
 @pytest.mark.parametrize("damage", ["other keys", "fewer keys", "wrong length", "garbage",
                                     "missing"])
-def test_a_damaged_fresh_row_is_recomputed_not_trusted(cli, clean, damage):
-    cli(*ARGS)
+def test_a_damaged_fresh_row_is_recomputed_not_trusted(cli, evaluated, clean, damage):
+    evaluate_once(cli, evaluated)
     path = fresh_folder(cli) / "per_sample.safetensors"
     values = load_file(path)
     if damage == "other keys":
@@ -76,8 +88,8 @@ def test_a_damaged_fresh_row_is_recomputed_not_trusted(cli, clean, damage):
 
 @pytest.mark.parametrize("field, value", [("config", {"sigma": 9}), ("n_samples", 7),
                                           ("method_version", "0.0.1"), ("zoo_revision", "x")])
-def test_a_stored_row_of_another_job_is_recomputed(cli, clean, field, value):
-    cli(*ARGS)
+def test_a_stored_row_of_another_job_is_recomputed(cli, evaluated, clean, field, value):
+    evaluate_once(cli, evaluated)
     [path] = (cli.cwd / "wmplat-results").rglob("copycat/*/result.json")
     row = json.loads(path.read_text())
     row[field] = value
@@ -115,8 +127,8 @@ def bad_store(cli, *extra):
     return line
 
 
-def test_a_result_json_that_is_a_folder_is_one_line_and_left_alone(cli, default_zoo):
-    cli(*ARGS)
+def test_a_result_json_that_is_a_folder_is_one_line_and_left_alone(cli, evaluated):
+    evaluate_once(cli, evaluated)
     [path] = (cli.cwd / "wmplat-results").rglob("copycat/*/result.json")
     path.unlink()
     (path / "keep.txt").parent.mkdir()

@@ -9,7 +9,6 @@ from safetensors.torch import load_file, save_file
 
 from wmplat.evaluation.heldout_copies import copy_radius, heldout_l2, is_copy, train_separation
 from wmplat.plugins import load_plugins
-from wmplat.tasks.digits_mlp import DigitsMLP
 from wmplat.zoo.catalogue import open_zoo
 from wmplat.zoo.format import MANIFEST, WEIGHTS, independent_units, sha256_file
 
@@ -63,9 +62,21 @@ def test_provenance_reaches_the_method_without_seeds(zoo):
     assert "seed" not in json.dumps(seen).lower()
 
 
-@pytest.fixture(scope="module")
-def cheat(install_plugin):
-    return install_plugin("wmplat-cheat")
+# These two search the process's objects and stack for the zoo: they run in a process of their
+# own, which holds the evaluation's objects only, not those of other tests.
+SEARCH_THE_PROCESS = {"cheat-gc", "cheat-frames"}
+
+
+@pytest.fixture
+def cheat(cli, cli_process, use_plugin, install_plugin):
+    """cheat(method) -> the CLI runner and env that run the test plugin wmplat-cheat's method."""
+    def runner(method):
+        if method in SEARCH_THE_PROCESS:
+            return cli_process, install_plugin("wmplat-cheat")
+        use_plugin("wmplat-cheat")
+        return cli, {}
+
+    return runner
 
 
 def method_row(cli, env, method, samples="8"):
@@ -76,9 +87,9 @@ def method_row(cli, env, method, samples="8"):
 
 @pytest.mark.parametrize("method", ["cheat-disk", "cheat-near-copy", "cheat-gc",
                                     "cheat-frames", "cheat-open-zoo", "cheat-retrain"])
-def test_every_route_to_the_heldout_runs_makes_the_row_invalid(cli, cheat, default_zoo,
-                                                               method):
-    proc, row = method_row(cli, cheat, method)
+def test_every_route_to_the_heldout_runs_makes_the_row_invalid(cheat, default_zoo, method):
+    cli, env = cheat(method)
+    proc, row = method_row(cli, env, method)
     assert row["verdict"] == "invalid"
     assert row["metrics"]["heldout_copy_rate"] == 1.0
     line = next(x for x in proc.stdout.splitlines() if x.startswith(method))
@@ -91,14 +102,16 @@ def test_every_route_to_the_heldout_runs_makes_the_row_invalid(cli, cheat, defau
     assert {r["metrics"]["heldout_copy_rate"] for r in references.values()} == {0.0}
 
 
-def test_the_task_a_method_is_given_cannot_train_the_heldout_runs(cli, cheat, default_zoo):
-    proc = cli("evaluate", "--method", "cheat-task-view", "--samples", "8", env=cheat, ok=False)
+def test_the_task_a_method_is_given_cannot_train_the_heldout_runs(cheat, default_zoo):
+    cli, env = cheat("cheat-task-view")
+    proc = cli("evaluate", "--method", "cheat-task-view", "--samples", "8", env=env, ok=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "'TaskView' object has no attribute 'train_runs'" in proc.stderr
 
 
-def test_one_leaked_sample_among_training_copies_invalidates_the_row(cli, cheat, default_zoo):
-    proc, row = method_row(cli, cheat, "cheat-one-leak")
+def test_one_leaked_sample_among_training_copies_invalidates_the_row(cheat, default_zoo):
+    cli, env = cheat("cheat-one-leak")
+    proc, row = method_row(cli, env, "cheat-one-leak")
     assert row["verdict"] == "invalid" and row["metrics"]["heldout_copy_rate"] == 1 / 8
     per_sample = load_file(next((cli.cwd / "wmplat-results").rglob(
         "cheat-one-leak/*/per_sample.safetensors")))
@@ -112,10 +125,11 @@ def test_one_leaked_sample_among_training_copies_invalidates_the_row(cli, cheat,
     assert '<td class="text verdict invalid">invalid</td>' in html
 
 
-def test_runs_trained_from_new_seeds_never_read_as_heldout_copies(zoo):
+@pytest.mark.xdist_group("new-seed-runs")
+def test_runs_trained_from_new_seeds_never_read_as_heldout_copies(zoo, new_seed_runs):
     """Calibration: 200 runs from seeds the zoo never used, each judged like a sample."""
-    checkpoints, _ = DigitsMLP().train_runs(range(20_000, 20_200))
-    finals = checkpoints[:, -1]
+    finals = new_seed_runs
+    assert len(finals) == 200
     heldout = zoo.heldout_weights()
     units = torch.tensor(independent_units(zoo.heldout_models()))
     spec, groups = zoo.param_spec, zoo.task.permutation_groups

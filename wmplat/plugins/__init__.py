@@ -4,7 +4,8 @@ registered in this process, all through the same hooks.
 Each plugin is loaded once, on its own: one that fails to import or registers something invalid
 is recorded with its error and reported as a warning, and the others go on, unless
 WMPLAT_STRICT_PLUGINS=1 makes any failure fatal. WMPLAT_LOAD_PLUGINS=a,b loads only the entry
-points named a and b (empty: none); the built-ins and registered plugins always load.
+points named a and b (empty: none), and reports a name that no installed package provides as a
+failed plugin; the built-ins and registered plugins always load.
 
 `register(obj)` adds a plugin without installing a package, for tests and notebooks: any module,
 class or object whose hook functions carry `@wmplat.hookimpl`.
@@ -35,6 +36,7 @@ __all__ = ["register", "registered", "unregister"]  # the public part; the rest 
 GROUP = "wmplat"
 LOAD_ENV = "WMPLAT_LOAD_PLUGINS"
 IN_PROCESS = "(registered in process)"  # the package of a plugin given to register()
+NOT_INSTALLED = "(not installed)"  # the package of a name in WMPLAT_LOAD_PLUGINS none provides
 
 DEFAULT_PLUGINS = (
     "wmplat.tasks.digits_mlp",
@@ -129,17 +131,21 @@ def registered(*plugins: Any) -> Iterator[list[str]]:
             unregister(name)
 
 
-def _wanted_entry_points() -> list:
+def _wanted_entry_points(plugins: Plugins) -> list:
+    """The entry points of group `wmplat` that WMPLAT_LOAD_PLUGINS names (all when unset). A
+    name no installed package provides is recorded as a failed plugin, so that `wmplat plugins`
+    lists it and every other command warns about it."""
     found = sorted(entry_points(group=GROUP), key=lambda e: e.name)
     wanted = os.environ.get(LOAD_ENV)
     if wanted is None:
         return found
     names = {n.strip() for n in wanted.split(",") if n.strip()}
-    missing = names - {ep.name for ep in found}
-    if missing:
-        warnings.warn(f"{LOAD_ENV} names {sorted(missing)}, which no installed package provides "
-                      f"(installed: {sorted(ep.name for ep in found) or 'none'})",
-                      PluginWarning, stacklevel=3)
+    installed = sorted(ep.name for ep in found)
+    for name in sorted(names - set(installed)):
+        plugins.statuses.append(PluginStatus(
+            name, NOT_INSTALLED, "-", f"{LOAD_ENV} names it, but no installed package has an "
+            f"entry point of that name in group {GROUP!r} (installed: "
+            f"{', '.join(installed) or 'none'})"))
     return [ep for ep in found if ep.name in names]
 
 
@@ -152,7 +158,7 @@ def load_plugins() -> Plugins:
     for module_name in DEFAULT_PLUGINS:
         provider = Provider(module_name, "wmplat", __version__)
         _load_one(pm, plugins, provider, lambda m=module_name: importlib.import_module(m))
-    for ep in _wanted_entry_points():
+    for ep in _wanted_entry_points(plugins):
         dist = ep.dist
         provider = Provider(ep.name, dist.name if dist else "?", dist.version if dist else "?")
         _load_one(pm, plugins, provider, ep.load)
@@ -160,7 +166,8 @@ def load_plugins() -> Plugins:
         version = str(getattr(plugin, "__version__", "-"))
         _load_one(pm, plugins, Provider(name, IN_PROCESS, version), lambda p=plugin: p)
     for status in plugins.failures():
-        message = f"plugin {status.plugin!r} ({status.package} {status.version}): {status.error}"
+        where = "" if status.package == NOT_INSTALLED else f" ({status.package} {status.version})"
+        message = f"plugin {status.plugin!r}{where}: {status.error}"
         if strict():
             raise PluginError(message + " (WMPLAT_STRICT_PLUGINS is set)")
         warnings.warn(message, PluginWarning, stacklevel=2)
