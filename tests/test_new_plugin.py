@@ -30,7 +30,9 @@ def generate_and_install(kind: str, name: str, where: Path) -> tuple[Path, dict]
     run(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
         "--no-index", "--target", str(site), str(package), cwd=where)
     paths = [str(site), str(ROOT), os.environ.get("PYTHONPATH", "")]
-    return package, {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    # as for a user who installed it: every entry point loads (the suite limits them)
+    return package, {"PYTHONPATH": os.pathsep.join(p for p in paths if p),
+                     "WMPLAT_LOAD_PLUGINS": f"{os.environ.get('WMPLAT_LOAD_PLUGINS', '')},{name}"}
 
 
 @pytest.mark.parametrize("kind", ["method", "metric", "dataset"])
@@ -60,17 +62,17 @@ def test_the_generated_method_evaluates(tmp_path, default_zoo):
     (["--kind", "method", "ok", "--dir", "missing"], "--dir missing is not an existing folder"),
     (["--kind", "sampler", "ok"], "Invalid value for '--kind'"),
 ])
-def test_bad_input_is_one_line_and_writes_nothing(args, message, tmp_path):
-    proc = run(*WMPLAT, "new-plugin", *args, cwd=tmp_path, ok=False)
+def test_bad_input_is_one_line_and_writes_nothing(args, message, tmp_path, cli):
+    proc = cli("new-plugin", *args, ok=False)
     assert proc.returncode != 0 and message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_existing_package_folder_is_never_overwritten(tmp_path):
+def test_an_existing_package_folder_is_never_overwritten(tmp_path, cli):
     (tmp_path / "wmplat-taken").mkdir()
     (tmp_path / "wmplat-taken" / "mine.txt").write_text("keep")
-    proc = run(*WMPLAT, "new-plugin", "--kind", "metric", "taken", cwd=tmp_path, ok=False)
+    proc = cli("new-plugin", "--kind", "metric", "taken", ok=False)
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("error: ") and "already exists" in proc.stderr
     assert [p.name for p in (tmp_path / "wmplat-taken").iterdir()] == ["mine.txt"]
