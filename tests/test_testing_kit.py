@@ -427,3 +427,35 @@ def test_the_example_in_the_docs_runs_and_passes():
     assert len(tests) == 4
     for test in tests:
         test()
+
+
+def _package(tmp_path, source: str, test: str = "import wmplat\n"):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text(source)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_pkg.py").write_text(test)
+    return tmp_path / "pkg", tmp_path / "tests"
+
+
+def test_check_public_api_accepts_a_package_written_against_public_names(tmp_path):
+    from wmplat.testing import check_public_api
+
+    source = "import wmplat\nfrom wmplat import Method, hookimpl\nclass M(wmplat.Method): ...\n"
+    test = "from wmplat.testing import tiny_zoo\nfrom wmplat.plugins import registered\n"
+    package, tests = _package(tmp_path, source, test)
+    check_public_api(package, tests=tests)
+
+
+@pytest.mark.parametrize("source, test, message", [
+    ("from wmplat.zoo.params import param_mask\n", "", "reaches into wmplat's internals"),
+    ("import wmplat\nwmplat.engine.alignment\n", "", "uses wmplat.engine, not public"),
+    ("from wmplat import _moved\n", "", "reaches into wmplat's internals"),
+    ("import wmplat\n", "from wmplat.evaluation.runner import evaluate\n", "test_pkg.py"),
+])
+def test_check_public_api_names_the_file_that_reaches_into_internals(tmp_path, source, test,
+                                                                      message):
+    from wmplat.testing import check_public_api
+
+    package, tests = _package(tmp_path, source, test)
+    with pytest.raises(AssertionError, match=message):
+        check_public_api(package, tests=tests)

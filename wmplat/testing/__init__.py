@@ -8,7 +8,8 @@ the plugin contract as checks (docs/plugins.md, "Testing a plugin").
 """
 
 from .contract import check_dataset, check_method, check_metric
+from .public_api import check_public_api
 from .zoo import DEFAULT_SPEC, SpecTask, method_view, metric_context, tiny_zoo
 
 __all__ = ["DEFAULT_SPEC", "SpecTask", "check_dataset", "check_method", "check_metric",
-           "method_view", "metric_context", "tiny_zoo"]
+           "check_public_api", "method_view", "metric_context", "tiny_zoo"]
