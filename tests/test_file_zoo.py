@@ -160,9 +160,10 @@ def test_the_pin_holds_when_the_data_set_moves_on(hub, tmp_path):
         task_file(tmp_path, {"datasets": {**source, "revision": hub.head(DATA_REPO)}})
 
 
-def test_a_pushed_file_zoo_is_pulled_and_evaluated_with_no_other_file(cli, hub, file_zoo,
-                                                                      tmp_path):
-    cli("zoo", "push", str(file_zoo), "--repo", "wmplat-tester/digits-file")
+def test_a_pushed_file_zoo_is_pulled_and_evaluated_with_no_other_file(cli_process, hub,
+                                                                      file_zoo, tmp_path):
+    """Through real processes: the Hugging Face clients read their cache settings once."""
+    cli_process("zoo", "push", str(file_zoo), "--repo", "wmplat-tester/digits-file")
     commit = hub.head("wmplat-tester/digits-file")
     assert "task: module" in hub.files("wmplat-tester/digits-file")["README.md"].decode()
     registry = tmp_path / "zoos.yaml"
@@ -170,9 +171,10 @@ def test_a_pushed_file_zoo_is_pulled_and_evaluated_with_no_other_file(cli, hub, 
         "source": "hub", "repo_id": "wmplat-tester/digits-file", "revision": commit,
         "task": "module"}}}))
     empty = {"WMPLAT_HOME": str(tmp_path / "empty-home")}
-    cli("--registry", str(registry), "evaluate", "--method", "copycat", "--zoo", "hub-file",
-        "--samples", "8", env=empty)
-    rows = {r["method"]: r for r in cli.json("leaderboard", "--format", "json", env=empty)}
+    cli_process("--registry", str(registry), "evaluate", "--method", "copycat",
+                "--zoo", "hub-file", "--samples", "8", env=empty)
+    board = cli_process.json("leaderboard", "--format", "json", env=empty)
+    rows = {r["method"]: r for r in board}
     assert rows["copycat"]["zoo_revision"] == commit
     assert rows["copycat"]["verdict"] == "memorizes"
 
