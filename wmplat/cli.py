@@ -248,7 +248,8 @@ def zoo_list():
             source = f"hub: {entry.repo_type} {entry.repo_id} at {entry.revision[:12]}"
         else:
             cached = (known.cache_path() / "manifest.json").is_file()
-            source = "local: built locally"
+            source = ("local: imported" if entry.task == "module" else
+                      "local: built locally")
         click.echo(f"{known.name}  ({source}; {'cached' if cached else 'not cached'})  "
                    f"{entry.description}")
 
@@ -270,6 +271,38 @@ def zoo_info(name):
                    f"(mean {sum(quality) / len(quality):.3f})")
     click.echo(f"zoo      {m.name} (revision {z.revision})\ntask     {m.task}\n"
                f"arch     {m.architecture}, {z.num_params} parameters\nlicense  {m.license}")
+
+
+@zoo.command("import")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", required=True, type=click.Choice(["statedict"]),
+              help="The source's layout (docs/byoz.md).")
+@click.option("--task", "task_path", required=True, type=click.Path(path_type=Path),
+              help="The task file: architecture and test data (docs/byoz.md).")
+@click.option("--name", required=True, help="The zoo's name under $WMPLAT_HOME/zoos.")
+@click.option("--heldout", type=float, default=None,
+              help="The fraction of runs held out, drawn with --seed.")
+@click.option("--heldout-runs", default=None, metavar="LIST",
+              help="The heldout runs, e.g. 3,7,12 (instead of --heldout).")
+@click.option("--pattern", default=None, metavar="REGEX",
+              help="statedict: named groups run, step, seed matched against each file's path "
+                   "inside SRC (default: each file a run).")
+@click.option("--metadata", type=click.Path(path_type=Path), default=None,
+              help="statedict: a CSV or JSON-lines file of per-checkpoint columns (seed, "
+                   "test_acc, ...) matched on the --pattern groups.")
+@click.option("--rename", multiple=True, metavar="REGEX=REPL",
+              help="Map checkpoint keys to the task's (repeatable, applied in order).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the draw of heldout runs.")
+def zoo_import(src, fmt, task_path, name, heldout, heldout_runs, pattern, metadata, rename,
+               seed):
+    """Turn a folder of checkpoints into a verified zoo under $WMPLAT_HOME/zoos/NAME: every
+    checkpoint checked, its quality recomputed with the task, split by run. Written whole or
+    not at all. Prints the zoo's folder."""
+    from .zoo.importers.cli import run_import
+
+    click.echo(run_import(src, fmt, task_path, name, heldout, heldout_runs, pattern, metadata,
+                          list(rename), seed))
 
 
 @zoo.command("build")

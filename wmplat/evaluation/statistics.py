@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 
 ALPHA = 0.05
+# With m heldout runs the smallest p-value is 1/(m+1): below this many, no test can flag.
+MIN_HELDOUT_RUNS = round(1 / ALPHA) - 1
 BOOTSTRAP_ROUNDS = 1000
 BOOTSTRAP_SEED = 0
 CATEGORIES = ("novel", "interpolates", "memorizes", "degraded")

@@ -1,0 +1,28 @@
+"""What `wmplat zoo import` does with its options."""
+
+from pathlib import Path
+
+from ...errors import ConfigError
+from ...tasks.file import load_task_file
+from .split import parse_runs
+from .statedict import read_statedict
+from .write import import_zoo
+
+
+def run_import(src: Path, fmt: str, task_path: Path, name: str, heldout: float | None,
+               heldout_runs: str | None, pattern: str | None, metadata: Path | None,
+               rename: list[str], seed: int) -> Path:
+    if not task_path.is_file():
+        raise ConfigError(f"--task {task_path}: no such file")
+    task = load_task_file(task_path)
+    given = parse_runs(heldout_runs)
+    if (heldout is None) == (given is None):
+        raise ConfigError("give exactly one of --heldout FRACTION and --heldout-runs LIST")
+    provenance = {"imported_from": str(src.resolve()), "format": fmt}
+    if fmt == "statedict":
+        checkpoints = read_statedict(src, pattern, metadata, rename)
+        provenance.update({"pattern": pattern, "rename": rename,
+                           "metadata": str(metadata) if metadata else None})
+    else:
+        raise ConfigError(f"--format {fmt!r} is not known")
+    return import_zoo(checkpoints, task, name, heldout, given, seed, provenance)
