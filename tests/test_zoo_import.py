@@ -99,8 +99,14 @@ def test_it_is_listed_and_opens_by_name(imported, cli):
     listed = cli("zoo", "list").stdout
     assert any(line.startswith("digits-import  (local: imported; cached)")
                for line in listed.splitlines())
-    info = cli("zoo", "info", "digits-import").stdout
-    assert "task     digits-file" in info
+    info = cli("zoo", "info", "digits-import")
+    lines = info.stdout.splitlines()
+    assert lines[0].startswith("train    320 models from 64 runs (5 per run), quality 0.9")
+    assert lines[1].startswith("heldout  160 models from 32 runs (5 per run), quality 0.9")
+    assert "task     digits-file" in lines
+    assert "symmetry 1 permutation group: 0.out (32 units)" in lines
+    assert any(line.startswith("source   imported (statedict) from ") for line in lines)
+    assert "warning" not in info.stderr           # 32 heldout runs are enough
 
 
 def test_copycat_memorizes_on_the_import_and_fresh_does_not(imported, cli):
@@ -180,11 +186,18 @@ def test_a_bad_checkpoint_stops_the_import_naming_file_and_key(how, message, tas
                    for p in (wmplat_home / "zoos").iterdir())
 
 
-def test_too_few_heldout_runs_are_warned_about(task_path, cli, wmplat_home, default_zoo):
-    src = write_state_dicts(default_zoo, cli.cwd / "few", runs={0, 1, 2, 3})
-    proc = cli(*import_args(src, task_path, "few-heldout", "--heldout-runs", "3"))
-    assert "warning: zoo 'few-heldout' has 1 heldout runs" in proc.stderr
+def test_too_few_heldout_runs_are_warned_about_and_never_read_novel(task_path, cli,
+                                                                      default_zoo):
+    src = write_state_dicts(default_zoo, cli.cwd / "few", runs=set(range(8)))
+    proc = cli(*import_args(src, task_path, "few-heldout", "--heldout-runs", "5,6,7"))
+    assert "warning: zoo 'few-heldout' has 3 heldout runs" in proc.stderr
     assert "below 19 no sample can be flagged" in proc.stderr
+    info = cli("zoo", "info", "few-heldout")
+    assert "warning: zoo 'few-heldout' has 3 heldout runs" in info.stderr
+    cli("evaluate", "--method", "copycat", "--zoo", "few-heldout", "--samples", "5")
+    rows = {r["method"]: r for r in cli.json("leaderboard", "--format", "json")}
+    assert rows["copycat"]["verdict"] == "no-power" and rows["fresh"]["verdict"] == "no-power"
+    assert rows["copycat"]["metrics"]["novel_good_rate"] is None
 
 
 def test_a_mismatched_recorded_quality_is_reported_with_the_worst(task_path, cli, default_zoo):
@@ -199,3 +212,17 @@ def test_a_mismatched_recorded_quality_is_reported_with_the_worst(task_path, cli
                             "--metadata", str(src / "metadata.csv")))
     assert "1 of 10 checkpoints have a recomputed quality more than one test example" in proc.stderr
     assert f"run{rows[0]['run']}/step{rows[0]['step']}.safetensors: recorded 0.5000" in proc.stderr
+
+
+def test_judge_says_no_power_below_nineteen_heldout_runs():
+    from wmplat.evaluation.statistics import MIN_HELDOUT_RUNS, judge
+
+    assert MIN_HELDOUT_RUNS == 19
+    samples = {"min_l2": torch.zeros(4)}        # exact copies of training checkpoints
+    for m, expected in ((18, "no-power"), (19, "memorizes")):
+        null = {"min_l2": torch.linspace(1, 2, m)}
+        assert judge(samples, null).summary["verdict"] == expected
+    # the fresh row compares each heldout run with the m - 1 others
+    for m, expected in ((19, "no-power"), (20, "novel")):
+        null = {"min_l2": torch.linspace(1, 2, m)}
+        assert judge(null, null, leave_one_out=True).summary["verdict"] == expected

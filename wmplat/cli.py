@@ -257,20 +257,16 @@ def zoo_list():
 @zoo.command("info")
 @click.argument("name")
 def zoo_info(name):
-    """Summary of a zoo: task, architecture, models per split, quality."""
+    """Summary of a zoo: runs and models per split, quality range, task, architecture,
+    symmetry, and where an imported zoo came from."""
     from .plugins import load_plugins
     from .zoo.catalogue import open_zoo
+    from .zoo.summary import summary_lines, warn_if_powerless
 
     z = open_zoo(name, load_plugins())
-    m = z.manifest
-    for split in ("train", "heldout"):
-        models = [x for x in m.models if x.split == split]
-        quality = [x.quality for x in models]
-        click.echo(f"{split:8s} {len(models)} models from {len({x.run for x in models})} runs, "
-                   f"quality {min(quality):.3f}-{max(quality):.3f} "
-                   f"(mean {sum(quality) / len(quality):.3f})")
-    click.echo(f"zoo      {m.name} (revision {z.revision})\ntask     {m.task}\n"
-               f"arch     {m.architecture}, {z.num_params} parameters\nlicense  {m.license}")
+    for line in summary_lines(z):
+        click.echo(line)
+    warn_if_powerless(z)
 
 
 @zoo.command("import")
