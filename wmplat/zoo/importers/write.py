@@ -53,8 +53,18 @@ def import_zoo(checkpoints: Iterable[Checkpoint], task: FileTask, name: str,
         _check_free(name, target)
         with atomic_folder(target, owned=_replaceable) as tmp:
             write_zoo(tmp, name, task, built)
+    status(f"imported zoo {name!r}: {len(found)} checkpoints of {len(runs)} runs, "
+           f"{len(chosen)} runs held out (seed {seed}); {_checked(mismatch)}")
     warn_few_heldout(len(chosen), name)
     return target
+
+
+def _checked(mismatch: dict[str, Any]) -> str:
+    if not mismatch["compared"]:
+        return "the source records no quality to compare with"
+    return (f"recomputed quality vs recorded for {mismatch['compared']}: largest difference "
+            f"{mismatch['max_difference']:.4f}, {mismatch['beyond_one_example']} beyond one "
+            "test example")
 
 
 def _replaceable(folder: Path) -> bool:
