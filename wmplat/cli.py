@@ -271,7 +271,7 @@ def zoo_info(name):
 
 @zoo.command("import")
 @click.argument("src", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", required=True, type=click.Choice(["statedict"]),
+@click.option("--format", "fmt", required=True, type=click.Choice(["statedict", "modelzoos"]),
               help="The source's layout (docs/byoz.md).")
 @click.option("--task", "task_path", required=True, type=click.Path(path_type=Path),
               help="The task file: architecture and test data (docs/byoz.md).")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from ...errors import ConfigError
 from ...tasks.file import load_task_file
+from .modelzoos import read_modelzoos
 from .split import parse_runs
 from .statedict import read_statedict
 from .write import import_zoo
@@ -23,6 +24,13 @@ def run_import(src: Path, fmt: str, task_path: Path, name: str, heldout: float |
         checkpoints = read_statedict(src, pattern, metadata, rename)
         provenance.update({"pattern": pattern, "rename": rename,
                            "metadata": str(metadata) if metadata else None})
+    elif fmt == "modelzoos":
+        for option, value in (("--pattern", pattern), ("--metadata", metadata)):
+            if value is not None:
+                raise ConfigError(f"{option} is for --format statedict; a modelzoos folder "
+                                  "says its runs, steps and seeds itself")
+        checkpoints = read_modelzoos(src, rename)
+        provenance.update({"rename": rename})
     else:
         raise ConfigError(f"--format {fmt!r} is not known")
     return import_zoo(checkpoints, task, name, heldout, given, seed, provenance)
