@@ -110,3 +110,13 @@ def test_a_trial_whose_state_dict_needs_code_is_refused_and_nothing_written(
     (line,) = [x for x in proc.stderr.splitlines() if not x.startswith("warning")]
     assert line.startswith(f"error: {bad}: needs code to unpickle")
     assert not (wmplat_home / "zoos" / "bad-modelzoos").exists()
+
+
+def test_min_step_leaves_the_initialisations_out(tmp_path, default_zoo, cli, wmplat_home):
+    src = write_modelzoos(default_zoo, tmp_path / "src")
+    task = digits_file_task(tmp_path / "task")
+    cli("zoo", "import", str(src), "--format", "modelzoos", "--task", str(task.path),
+        "--name", "trained-only", "--heldout", "0.25", "--min-step", "1")
+    manifest = read_manifest(wmplat_home / "zoos" / "trained-only")
+    assert len(manifest.models) == 40 and min(m.step for m in manifest.models) == 1
+    assert manifest.provenance["min_step"] == 1

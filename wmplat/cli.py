@@ -290,15 +290,17 @@ def zoo_info(name):
               help="Map checkpoint keys to the task's (repeatable, applied in order).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the draw of heldout runs.")
+@click.option("--min-step", type=int, default=0, show_default=True,
+              help="Leave out checkpoints before this step (e.g. 1: the initialisations).")
 def zoo_import(src, fmt, task_path, name, heldout, heldout_runs, pattern, metadata, rename,
-               seed):
+               seed, min_step):
     """Turn a folder of checkpoints into a verified zoo under $WMPLAT_HOME/zoos/NAME: every
     checkpoint checked, its quality recomputed with the task, split by run. Written whole or
     not at all. Prints the zoo's folder."""
     from .zoo.importers.cli import run_import
 
     click.echo(run_import(src, fmt, task_path, name, heldout, heldout_runs, pattern, metadata,
-                          list(rename), seed))
+                          list(rename), seed, min_step))
 
 
 @zoo.command("build")

@@ -12,7 +12,7 @@ from .write import import_zoo
 
 def run_import(src: Path, fmt: str, task_path: Path, name: str, heldout: float | None,
                heldout_runs: str | None, pattern: str | None, metadata: Path | None,
-               rename: list[str], seed: int) -> Path:
+               rename: list[str], seed: int, min_step: int = 0) -> Path:
     if not task_path.is_file():
         raise ConfigError(f"--task {task_path}: no such file")
     task = load_task_file(task_path)
@@ -33,4 +33,7 @@ def run_import(src: Path, fmt: str, task_path: Path, name: str, heldout: float |
         provenance.update({"rename": rename})
     else:
         raise ConfigError(f"--format {fmt!r} is not known")
+    if min_step:
+        provenance["min_step"] = min_step
+        checkpoints = (c for c in checkpoints if c.step >= min_step)
     return import_zoo(checkpoints, task, name, heldout, given, seed, provenance)

@@ -36,6 +36,8 @@ def import_zoo(checkpoints: Iterable[Checkpoint], task: FileTask, name: str,
         rows.append(check_params(ckpt.source, ckpt.params, task.param_spec))
         ckpt.params = {}       # the row is all that is kept
         found.append(ckpt)
+    if not found:
+        raise ZooError("no checkpoints left to import (is --min-step beyond every step?)")
     _check_unique(found)
     weights = torch.stack(rows)
     status(f"recomputing the quality of {len(found)} checkpoints ...")
