@@ -21,6 +21,7 @@ from .evaluation.defaults import (
 )
 from .evaluation.store import read_results
 from .report.leaderboard import FORMATS, render
+from .zoo.importers import FORMATS as IMPORT_FORMATS
 
 ZOO_HELP = ("A zoo name from `wmplat zoo list`, or the path of a zoo folder "
             f"(default: {DEFAULT_ZOO})")
@@ -271,7 +272,7 @@ def zoo_info(name):
 
 @zoo.command("import")
 @click.argument("src", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", required=True, type=click.Choice(["statedict", "modelzoos"]),
+@click.option("--format", "fmt", required=True, type=click.Choice(IMPORT_FORMATS),
               help="The source's layout (docs/byoz.md).")
 @click.option("--task", "task_path", required=True, type=click.Path(path_type=Path),
               help="The task file: architecture and test data (docs/byoz.md).")

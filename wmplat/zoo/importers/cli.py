@@ -5,6 +5,7 @@ from pathlib import Path
 from ...errors import ConfigError
 from ...tasks.file import load_task_file
 from .modelzoos import read_modelzoos
+from .smallcnnzoo import read_smallcnnzoo
 from .split import parse_runs
 from .statedict import read_statedict
 from .write import import_zoo
@@ -31,6 +32,13 @@ def run_import(src: Path, fmt: str, task_path: Path, name: str, heldout: float |
                                   "says its runs, steps and seeds itself")
         checkpoints = read_modelzoos(src, rename)
         provenance.update({"rename": rename})
+    elif fmt == "smallcnnzoo":
+        for option, value in (("--pattern", pattern), ("--metadata", metadata),
+                              ("--rename", rename or None)):
+            if value is not None:
+                raise ConfigError(f"{option} is not for --format smallcnnzoo: its layout.csv "
+                                  "lists the variables in the task's parameter order")
+        checkpoints = read_smallcnnzoo(src, task.param_spec)
     else:
         raise ConfigError(f"--format {fmt!r} is not known")
     if min_step:
