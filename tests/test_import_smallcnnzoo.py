@@ -32,10 +32,14 @@ def to_tf(tensor: torch.Tensor) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
-    root = tmp_path_factory.mktemp("smallcnnzoo")
+    return write_smallcnnzoo(tmp_path_factory.mktemp("smallcnnzoo"),
+                             tmp_path_factory.mktemp("task"))
+
+
+def write_smallcnnzoo(root, task):
+    """The zoo folder `root`, and the task file cnn.yaml with its data in `task`."""
     x, y = DigitsMLP().test_data()
     x = x.reshape(-1, 1, 8, 8)
-    task = tmp_path_factory.mktemp("task")
     save_file({"inputs": x, "labels": y}, task / "digits-test.safetensors")
     (task / "cnn.yaml").write_text(yaml.safe_dump({
         "schema_version": 1, "name": "digits-cnn", "kind": "classifier",

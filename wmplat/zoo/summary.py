@@ -16,9 +16,10 @@ def summary_lines(zoo: Zoo) -> list[str]:
               f"arch     {m.architecture}, {zoo.num_params} parameters",
               f"symmetry {symmetry_line(zoo)}", f"license  {m.license}"]
     if "imported_from" in m.provenance:
-        p = m.provenance
-        lines.append(f"source   imported ({p.get('format')}) from {p['imported_from']}, "
-                     f"heldout runs drawn with seed {p.get('split', {}).get('seed')}")
+        p, split = m.provenance, m.provenance.get("split", {})
+        how = (f"{split['fraction']} of the runs held out, drawn with seed {split.get('seed')}"
+               if "fraction" in split else "heldout runs given")
+        lines.append(f"source   imported ({p.get('format')}) from {p['imported_from']}, {how}")
     return lines
 
 

@@ -56,7 +56,8 @@ def import_zoo(checkpoints: Iterable[Checkpoint], task: FileTask, name: str,
         with atomic_folder(target, owned=_replaceable) as tmp:
             write_zoo(tmp, name, task, built)
     status(f"imported zoo {name!r}: {len(found)} checkpoints of {len(runs)} runs, "
-           f"{len(chosen)} runs held out (seed {seed}); {_checked(mismatch)}")
+           f"{len(chosen)} runs held out{f' (drawn, seed {seed})' if heldout else ''}; "
+           f"{_checked(mismatch)}")
     warn_few_heldout(len(chosen), name)
     return target
 
