@@ -109,11 +109,17 @@ def test_it_is_listed_and_opens_by_name(imported, cli):
     assert "warning" not in info.stderr           # 32 heldout runs are enough
 
 
-def test_copycat_memorizes_on_the_import_and_fresh_does_not(imported, cli):
+def test_copycat_memorizes_on_the_import_and_fresh_does_not(imported, cli, default_zoo):
     cli("evaluate", "--method", "copycat", "--zoo", "digits-import", "--samples", "20")
-    rows = {r["method"]: r for r in cli.json("leaderboard", "--format", "json")}
+    table = cli.json("leaderboard", "--format", "json")
+    rows = {r["method"]: r for r in table}
     assert rows["copycat"]["verdict"] == "memorizes" and rows["copycat"]["zoo"] == "digits-import"
     assert rows["fresh"]["verdict"] != "memorizes"
+    # the noise baseline at 0.1 and 1 times the train checkpoints' median per-parameter spread
+    train = load_zoo(default_zoo, DigitsMLP()).train_weights().double()
+    spread = float(train.std(dim=0).median())
+    sigmas = sorted(r["config"]["sigma"] for r in table if r["method"] == "noise")
+    assert sigmas == [pytest.approx(0.1 * spread, rel=1e-2), pytest.approx(spread, rel=1e-2)]
 
 
 def test_a_seeded_fraction_draws_the_same_runs_and_records_them(source, task_path, cli,
@@ -226,3 +232,25 @@ def test_judge_says_no_power_below_nineteen_heldout_runs():
     for m, expected in ((19, "no-power"), (20, "novel")):
         null = {"min_l2": torch.linspace(1, 2, m)}
         assert judge(null, null, leave_one_out=True).summary["verdict"] == expected
+
+
+def test_a_task_files_baselines_replace_the_imports_defaults(imported, tmp_path):
+    import yaml
+
+    from wmplat.evaluation.runner import baseline_jobs
+    from wmplat.plugins import load_plugins
+    from wmplat.tasks.file import load_task_file
+
+    folder, _ = imported
+    zoo = load_zoo(folder)
+    defaults = zoo.manifest.provenance["baseline_settings"]["noise"]
+    noise = [j.config for j in baseline_jobs(load_plugins(), zoo) if j.name == "noise"]
+    assert [c["sigma"] for c in noise] == [s["sigma"] for s in defaults]
+    spec = yaml.safe_load((folder / "task.yaml").read_text())
+    (tmp_path / "digits-test.safetensors").write_bytes(
+        (folder / "digits-test.safetensors").read_bytes())
+    (tmp_path / "task.yaml").write_text(yaml.safe_dump(
+        {**spec, "baselines": {"noise": [{"sigma": 0.05}]}}))
+    zoo = load_zoo(folder, task=load_task_file(tmp_path / "task.yaml"))
+    noise = [j.config for j in baseline_jobs(load_plugins(), zoo) if j.name == "noise"]
+    assert [c["sigma"] for c in noise] == [0.05]

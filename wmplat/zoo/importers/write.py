@@ -22,6 +22,9 @@ from .checks import check_params
 from .split import heldout_runs
 
 WORST_SHOWN = 3
+# The noise baseline's two levels, as fractions of the zoo's per-parameter spread: well inside
+# the cloud of checkpoints (a near-copy), and as far as checkpoints lie from one another.
+NOISE_LEVELS = (0.1, 1.0)
 
 
 def import_zoo(checkpoints: Iterable[Checkpoint], task: FileTask, name: str,
@@ -50,7 +53,9 @@ def import_zoo(checkpoints: Iterable[Checkpoint], task: FileTask, name: str,
                "quality": q} for c, q in zip(found, quality, strict=True)]
     split = {"seed": seed, "heldout_runs": chosen,
              **({"fraction": heldout} if heldout is not None else {})}
-    built = BuiltZoo(weights, models, {**provenance, "split": split, "quality_check": mismatch})
+    train = weights[[m["split"] == "train" for m in models]]
+    built = BuiltZoo(weights, models, {**provenance, "split": split, "quality_check": mismatch,
+                                       "baseline_settings": default_baselines(train)})
     with folder_lock(target):
         _check_free(name, target)
         with atomic_folder(target, owned=_replaceable) as tmp:
@@ -68,6 +73,15 @@ def _checked(mismatch: dict[str, Any]) -> str:
     return (f"recomputed quality vs recorded for {mismatch['compared']}: largest difference "
             f"{mismatch['max_difference']:.4f}, {mismatch['beyond_one_example']} beyond one "
             "test example")
+
+
+def default_baselines(train: torch.Tensor) -> dict[str, list[dict[str, float]]]:
+    """The noise baseline at NOISE_LEVELS times the training checkpoints' typical spread: the
+    median over parameters of each parameter's standard deviation across checkpoints."""
+    if len(train) < 2:
+        return {}
+    spread = float(train.double().std(dim=0).median())
+    return {"noise": [{"sigma": float(f"{level * spread:.3g}")} for level in NOISE_LEVELS]}
 
 
 def _replaceable(folder: Path) -> bool:
