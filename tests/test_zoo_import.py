@@ -254,3 +254,20 @@ def test_a_task_files_baselines_replace_the_imports_defaults(imported, tmp_path)
     zoo = load_zoo(folder, task=load_task_file(tmp_path / "task.yaml"))
     noise = [j.config for j in baseline_jobs(load_plugins(), zoo) if j.name == "noise"]
     assert [c["sigma"] for c in noise] == [0.05]
+
+
+@pytest.mark.parametrize(("runs", "split", "message"), [
+    ({0}, ("--heldout", "0.5"), "the source holds 1 run; a zoo is split by training run and "
+                                "needs at least two"),
+    ({0, 1}, ("--heldout-runs", "0,1"), "--heldout-runs names every run; leave some to train on"),
+    ({0, 1}, ("--heldout-runs", "7"), r"--heldout-runs: no run 7 in the source \(runs: 0, 1\)"),
+    ({0, 1}, ("--heldout", "1.5"), "--heldout 1.5: the fraction of runs held out must be "
+                                   "between 0 and 1"),
+])
+def test_a_split_without_heldout_or_train_runs_is_one_line_and_writes_nothing(
+        runs, split, message, task_path, cli, wmplat_home, default_zoo):
+    src = write_state_dicts(default_zoo, cli.cwd / "src", runs=runs)
+    proc = cli(*import_args(src, task_path, "no-split", *split), ok=False)
+    (line,) = proc.stderr.strip().splitlines()
+    assert re.fullmatch("error: " + message, line), line
+    assert not (wmplat_home / "zoos" / "no-split").exists()

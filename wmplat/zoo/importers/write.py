@@ -42,12 +42,12 @@ def import_zoo(checkpoints: Iterable[Checkpoint], task: FileTask, name: str,
     if not found:
         raise ZooError("no checkpoints left to import (is --min-step beyond every step?)")
     _check_unique(found)
+    runs = sorted({c.run for c in found})
+    chosen = heldout_runs(runs, heldout, heldout_given, seed)
     weights = torch.stack(rows)
     status(f"recomputing the quality of {len(found)} checkpoints ...")
     quality = task.quality(task.behaviour(weights)).tolist()
     mismatch = compare_quality(found, quality, len(task.test_data()[1]))
-    runs = sorted({c.run for c in found})
-    chosen = heldout_runs(runs, heldout, heldout_given, seed)
     models = [{"id": f"run{c.run}-step{c.step}", "run": c.run, "step": c.step,
                "split": "heldout" if c.run in chosen else "train", "seed": c.seed,
                "quality": q} for c, q in zip(found, quality, strict=True)]
