@@ -7,6 +7,7 @@ import json
 import pickle
 
 import pytest
+import test_zoo_import
 import torch
 from safetensors.torch import load_file
 from test_file_zoo import digits_file_task
@@ -14,6 +15,10 @@ from test_file_zoo import digits_file_task
 from wmplat.zoo.format import load_zoo, read_manifest
 
 RUNS = range(8)
+
+
+# this module's own $WMPLAT_HOME, autouse: its imported zoos are listed by no other test
+import_home = test_zoo_import.import_home
 
 
 class Code:
@@ -54,7 +59,7 @@ def write_modelzoos(default_zoo, root):
 
 
 @pytest.fixture(scope="module")
-def imported(tmp_path_factory, default_zoo, wmplat_home):
+def imported(tmp_path_factory, default_zoo, import_home):
     from conftest import Cli
 
     src = write_modelzoos(default_zoo, tmp_path_factory.mktemp("modelzoo-digits"))
@@ -62,7 +67,7 @@ def imported(tmp_path_factory, default_zoo, wmplat_home):
     cli = Cli(tmp_path_factory.mktemp("cwd"))
     proc = cli("zoo", "import", str(src), "--format", "modelzoos", "--task", str(task.path),
                "--name", "digits-modelzoos", "--heldout", "0.25")
-    return wmplat_home / "zoos" / "digits-modelzoos", proc, src
+    return import_home / "zoos" / "digits-modelzoos", proc, src
 
 
 def test_trials_become_runs_with_steps_seeds_and_recorded_qualities(imported, default_zoo):
@@ -100,7 +105,7 @@ def test_info_names_the_format_and_source(imported, cli):
 
 
 def test_a_trial_whose_state_dict_needs_code_is_refused_and_nothing_written(
-        tmp_path, default_zoo, cli, wmplat_home):
+        tmp_path, default_zoo, cli, import_home):
     src = write_modelzoos(default_zoo, tmp_path / "src")
     bad = sorted(src.glob("NN_tune_trainable_00002*/checkpoint_000003"))[0] / "checkpoints"
     torch.save({"module_list.0.weight": Code()}, bad)
@@ -109,15 +114,15 @@ def test_a_trial_whose_state_dict_needs_code_is_refused_and_nothing_written(
                "--name", "bad-modelzoos", "--heldout", "0.25", ok=False)
     (line,) = [x for x in proc.stderr.splitlines() if not x.startswith("warning")]
     assert line.startswith(f"error: {bad}: needs code to unpickle")
-    assert not (wmplat_home / "zoos" / "bad-modelzoos").exists()
+    assert not (import_home / "zoos" / "bad-modelzoos").exists()
 
 
-def test_min_step_leaves_the_initialisations_out(tmp_path, default_zoo, cli, wmplat_home):
+def test_min_step_leaves_the_initialisations_out(tmp_path, default_zoo, cli, import_home):
     src = write_modelzoos(default_zoo, tmp_path / "src")
     task = digits_file_task(tmp_path / "task")
     cli("zoo", "import", str(src), "--format", "modelzoos", "--task", str(task.path),
         "--name", "trained-only", "--heldout", "0.25", "--min-step", "1")
-    manifest = read_manifest(wmplat_home / "zoos" / "trained-only")
+    manifest = read_manifest(import_home / "zoos" / "trained-only")
     assert len(manifest.models) == 40 and min(m.step for m in manifest.models) == 1
     assert manifest.provenance["min_step"] == 1
 

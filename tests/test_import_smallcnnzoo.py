@@ -8,6 +8,7 @@ import gzip
 
 import numpy as np
 import pytest
+import test_zoo_import
 import torch
 import yaml
 from safetensors.torch import save_file
@@ -17,6 +18,10 @@ from wmplat.tasks.digits_mlp import DigitsMLP
 from wmplat.zoo.format import load_zoo
 
 RUNS, STEPS = 6, (0, 100)
+
+
+# this module's own $WMPLAT_HOME, autouse: its imported zoos are listed by no other test
+import_home = test_zoo_import.import_home
 
 
 def model(seed: int) -> nn.Module:
@@ -74,12 +79,12 @@ def write_smallcnnzoo(root, task):
     return root, task / "cnn.yaml", states
 
 
-def test_tf_order_comes_back_as_torch_tensors_with_the_same_accuracy(source, cli, wmplat_home):
+def test_tf_order_comes_back_as_torch_tensors_with_the_same_accuracy(source, cli, import_home):
     root, task, states = source
     proc = cli("zoo", "import", str(root), "--format", "smallcnnzoo", "--task", str(task),
                "--name", "digits-smallcnn", "--heldout-runs", "4,5")
     assert "beyond one test example" in proc.stderr and "0 beyond" in proc.stderr
-    zoo = load_zoo(wmplat_home / "zoos" / "digits-smallcnn")
+    zoo = load_zoo(import_home / "zoos" / "digits-smallcnn")
     models = zoo.train_models() + zoo.heldout_models()
     weights = torch.cat([zoo.train_weights(), zoo.heldout_weights()])
     params = zoo.unflatten(weights)
@@ -92,7 +97,7 @@ def test_tf_order_comes_back_as_torch_tensors_with_the_same_accuracy(source, cli
         "compared": 12, "beyond_one_example": 0, "max_difference": pytest.approx(0, abs=1e-6)}
 
 
-def test_a_layout_that_does_not_fit_the_task_is_one_line(source, cli, wmplat_home, tmp_path):
+def test_a_layout_that_does_not_fit_the_task_is_one_line(source, cli, import_home, tmp_path):
     root, task, _ = source
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -105,4 +110,4 @@ def test_a_layout_that_does_not_fit_the_task_is_one_line(source, cli, wmplat_hom
     assert proc.stderr.strip().splitlines() == [
         f"error: {bad / 'layout.csv'}: 3 variables, the task has 4 parameters (0.weight, "
         "0.bias, 3.weight, 3.bias); fix the task file's architecture"]
-    assert not (wmplat_home / "zoos" / "bad-smallcnn").exists()
+    assert not (import_home / "zoos" / "bad-smallcnn").exists()

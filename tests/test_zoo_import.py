@@ -3,7 +3,9 @@ written as a folder of state dicts under its own key names come back as the same
 qualities; copycat memorizes on the import; every bad input is one line and writes nothing."""
 
 import csv
+import os
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +15,17 @@ from test_file_zoo import digits_file_task
 from wmplat.tasks.digits_mlp import DigitsMLP
 from wmplat.zoo.format import load_zoo, read_manifest
 from wmplat.zoo.params import unflatten
+
+
+@pytest.fixture(scope="module", autouse=True)
+def import_home(tmp_path_factory, default_zoo):
+    """A $WMPLAT_HOME of the module's own, so that the zoos it imports are listed by no other
+    test's `zoo list`; the default zoo, a source here, stays in the shared home."""
+    shared = os.environ["WMPLAT_HOME"]
+    os.environ["WMPLAT_HOME"] = str(tmp_path_factory.mktemp("import-home"))
+    yield Path(os.environ["WMPLAT_HOME"])
+    os.environ["WMPLAT_HOME"] = shared
+
 
 PATTERN = r"run(?P<run>\d+)/step(?P<step>\d+)\.(safetensors|pt)"
 RENAMES = ["--rename", r"^fc1\.=0.", "--rename", r"^fc2\.=2."]
@@ -60,14 +73,14 @@ def import_args(source, task_path, name, *extra):
 
 
 @pytest.fixture(scope="module")
-def imported(source, task_path, default_zoo, wmplat_home, tmp_path_factory):
+def imported(source, task_path, default_zoo, import_home, tmp_path_factory):
     from conftest import Cli
 
     cli = Cli(tmp_path_factory.mktemp("cwd"))
     proc = cli(*import_args(source, task_path, "digits-import", "--metadata",
                             str(source / "metadata.csv"), "--heldout-runs",
                             heldout_of(default_zoo)))
-    return wmplat_home / "zoos" / "digits-import", proc
+    return import_home / "zoos" / "digits-import", proc
 
 
 def test_a_round_trip_gives_the_same_weights_qualities_and_split(imported, default_zoo):
@@ -123,21 +136,21 @@ def test_copycat_memorizes_on_the_import_and_fresh_does_not(imported, cli, defau
 
 
 def test_a_seeded_fraction_draws_the_same_runs_and_records_them(source, task_path, cli,
-                                                                 wmplat_home, default_zoo):
+                                                                 import_home, default_zoo):
     small = write_state_dicts(default_zoo, cli.cwd / "small", runs=set(range(0, 96, 4)))
     for name in ("drawn-a", "drawn-b"):
         cli(*import_args(small, task_path, name, "--heldout", "0.5", "--seed", "3"))
-    a, b = (read_manifest(wmplat_home / "zoos" / n).provenance["split"]
+    a, b = (read_manifest(import_home / "zoos" / n).provenance["split"]
             for n in ("drawn-a", "drawn-b"))
     assert a == b and a["seed"] == 3 and a["fraction"] == 0.5 and len(a["heldout_runs"]) == 12
-    models = read_manifest(wmplat_home / "zoos" / "drawn-a").models
+    models = read_manifest(import_home / "zoos" / "drawn-a").models
     assert {m.run for m in models if m.split == "heldout"} == set(a["heldout_runs"])
 
 
-def test_torch_files_load_with_weights_only(task_path, cli, wmplat_home, default_zoo):
+def test_torch_files_load_with_weights_only(task_path, cli, import_home, default_zoo):
     src = write_state_dicts(default_zoo, cli.cwd / "pt", runs={0, 1, 2}, torch_format=True)
     cli(*import_args(src, task_path, "digits-pt", "--heldout-runs", "2"))
-    assert len(read_manifest(wmplat_home / "zoos" / "digits-pt").models) == 15
+    assert len(read_manifest(import_home / "zoos" / "digits-pt").models) == 15
 
 
 # --- bad input: one line naming the file and key, nothing written ------------------------------
@@ -178,7 +191,7 @@ def spoil(folder, how):
                 "floating point"),
 ])
 def test_a_bad_checkpoint_stops_the_import_naming_file_and_key(how, message, task_path, cli,
-                                                               wmplat_home, default_zoo):
+                                                               import_home, default_zoo):
     src = write_state_dicts(default_zoo, cli.cwd / "src", runs={0, 1})
     (src / "run1" / "step9.safetensors").write_bytes(
         (src / "run1" / "step1066.safetensors").read_bytes())
@@ -187,9 +200,9 @@ def test_a_bad_checkpoint_stops_the_import_naming_file_and_key(how, message, tas
     assert proc.returncode == 1
     (line,) = proc.stderr.strip().splitlines()
     assert re.search("^error: .*" + message, line), line
-    assert not (wmplat_home / "zoos" / f"bad-{how}").exists()
+    assert not (import_home / "zoos" / f"bad-{how}").exists()
     assert not any(p.name.startswith(f".bad-{how}.") and "tmp" in p.name
-                   for p in (wmplat_home / "zoos").iterdir())
+                   for p in (import_home / "zoos").iterdir())
 
 
 def test_too_few_heldout_runs_are_warned_about_and_never_read_novel(task_path, cli,
@@ -265,9 +278,9 @@ def test_a_task_files_baselines_replace_the_imports_defaults(imported, tmp_path)
                                    "between 0 and 1"),
 ])
 def test_a_split_without_heldout_or_train_runs_is_one_line_and_writes_nothing(
-        runs, split, message, task_path, cli, wmplat_home, default_zoo):
+        runs, split, message, task_path, cli, import_home, default_zoo):
     src = write_state_dicts(default_zoo, cli.cwd / "src", runs=runs)
     proc = cli(*import_args(src, task_path, "no-split", *split), ok=False)
     (line,) = proc.stderr.strip().splitlines()
     assert re.fullmatch("error: " + message, line), line
-    assert not (wmplat_home / "zoos" / "no-split").exists()
+    assert not (import_home / "zoos" / "no-split").exists()
