@@ -21,6 +21,7 @@ from .evaluation.defaults import (
 )
 from .evaluation.store import read_results
 from .report.leaderboard import FORMATS, render
+from .zoo.importers import FORMATS as IMPORT_FORMATS
 
 ZOO_HELP = ("A zoo name from `wmplat zoo list`, or the path of a zoo folder "
             f"(default: {DEFAULT_ZOO})")
@@ -248,7 +249,8 @@ def zoo_list():
             source = f"hub: {entry.repo_type} {entry.repo_id} at {entry.revision[:12]}"
         else:
             cached = (known.cache_path() / "manifest.json").is_file()
-            source = "local: built locally"
+            source = ("local: imported" if entry.task == "module" else
+                      "local: built locally")
         click.echo(f"{known.name}  ({source}; {'cached' if cached else 'not cached'})  "
                    f"{entry.description}")
 
@@ -256,20 +258,50 @@ def zoo_list():
 @zoo.command("info")
 @click.argument("name")
 def zoo_info(name):
-    """Summary of a zoo: task, architecture, models per split, quality."""
+    """Summary of a zoo: runs and models per split, quality range, task, architecture,
+    symmetry, and where an imported zoo came from."""
     from .plugins import load_plugins
     from .zoo.catalogue import open_zoo
+    from .zoo.summary import summary_lines, warn_if_powerless
 
     z = open_zoo(name, load_plugins())
-    m = z.manifest
-    for split in ("train", "heldout"):
-        models = [x for x in m.models if x.split == split]
-        quality = [x.quality for x in models]
-        click.echo(f"{split:8s} {len(models)} models from {len({x.run for x in models})} runs, "
-                   f"quality {min(quality):.3f}-{max(quality):.3f} "
-                   f"(mean {sum(quality) / len(quality):.3f})")
-    click.echo(f"zoo      {m.name} (revision {z.revision})\ntask     {m.task}\n"
-               f"arch     {m.architecture}, {z.num_params} parameters\nlicense  {m.license}")
+    for line in summary_lines(z):
+        click.echo(line)
+    warn_if_powerless(z)
+
+
+@zoo.command("import")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", required=True, type=click.Choice(IMPORT_FORMATS),
+              help="The source's layout (docs/byoz.md).")
+@click.option("--task", "task_path", required=True, type=click.Path(path_type=Path),
+              help="The task file: architecture and test data (docs/byoz.md).")
+@click.option("--name", required=True, help="The zoo's name under $WMPLAT_HOME/zoos.")
+@click.option("--heldout", type=float, default=None,
+              help="The fraction of runs held out, drawn with --seed.")
+@click.option("--heldout-runs", default=None, metavar="LIST",
+              help="The heldout runs, e.g. 3,7,12 (instead of --heldout).")
+@click.option("--pattern", default=None, metavar="REGEX",
+              help="statedict: named groups run, step, seed matched against each file's path "
+                   "inside SRC (default: each file a run).")
+@click.option("--metadata", type=click.Path(path_type=Path), default=None,
+              help="statedict: a CSV or JSON-lines file of per-checkpoint columns (seed, "
+                   "test_acc, ...) matched on the --pattern groups.")
+@click.option("--rename", multiple=True, metavar="REGEX=REPL",
+              help="Map checkpoint keys to the task's (repeatable, applied in order).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the draw of heldout runs.")
+@click.option("--min-step", type=int, default=0, show_default=True,
+              help="Leave out checkpoints before this step (e.g. 1: the initialisations).")
+def zoo_import(src, fmt, task_path, name, heldout, heldout_runs, pattern, metadata, rename,
+               seed, min_step):
+    """Turn a folder of checkpoints into a verified zoo under $WMPLAT_HOME/zoos/NAME: every
+    checkpoint checked, its quality recomputed with the task, split by run. Written whole or
+    not at all. Prints the zoo's folder."""
+    from .zoo.importers.cli import run_import
+
+    click.echo(run_import(src, fmt, task_path, name, heldout, heldout_runs, pattern, metadata,
+                          list(rename), seed, min_step))
 
 
 @zoo.command("build")

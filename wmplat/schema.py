@@ -215,7 +215,8 @@ class Result(StrictModel):
     config: dict[str, Any]
     config_hash: str
     metrics: Metrics
-    verdict: Literal["novel", "interpolates", "memorizes", "degraded", "invalid"] | None = None
+    verdict: Literal["novel", "interpolates", "memorizes", "degraded", "no-power",
+                     "invalid"] | None = None
     environment: Environment
     created_at: datetime
     wall_seconds: float

@@ -179,11 +179,14 @@ def validate_config(entry: Entry, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def baseline_jobs(plugins: Plugins, zoo: Zoo) -> list[Job]:
+    """The task's settings for each baseline; for a task without any (an imported zoo's task
+    file), the defaults the import derived from the zoo's spread (docs/byoz.md)."""
+    settings = zoo.task.baseline_settings or zoo.manifest.provenance.get("baseline_settings", {})
     jobs = []
     for entry in plugins.generators.entries():
         if entry.kind != "baseline":
             continue
-        for setting in zoo.task.baseline_settings.get(entry.name, [{}]):
+        for setting in settings.get(entry.name, [{}]):
             jobs.append(Job(entry.name, "baseline", validate_config(entry, setting), entry))
     return jobs
 

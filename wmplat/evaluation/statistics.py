@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import torch
 
 ALPHA = 0.05
+# With m heldout runs the smallest p-value is 1/(m+1): below this many, no test can flag.
+MIN_HELDOUT_RUNS = round(1 / ALPHA) - 1
+NO_POWER = "no-power"   # the verdict in its place (docs/metrics.md)
 BOOTSTRAP_ROUNDS = 1000
 BOOTSTRAP_SEED = 0
 CATEGORIES = ("novel", "interpolates", "memorizes", "degraded")
@@ -47,6 +50,7 @@ def judge(values: dict[str, torch.Tensor], null: dict[str, torch.Tensor],
                              _neg(null.get("max_similarity")), leave_one_out, n),
     }
     category = _categorise(flags, n)
+    compared = _count(null) - (1 if leave_one_out else 0)
     summary = {
         "replica_rate": _rate(category, "memorizes"),
         "interpolation_rate": _rate(category, "interpolates"),
@@ -54,6 +58,9 @@ def judge(values: dict[str, torch.Tensor], null: dict[str, torch.Tensor],
         "novel_good_rate": _rate(category, "novel"),
         "verdict": verdict(category),
     }
+    if compared < MIN_HELDOUT_RUNS and n:
+        # no test can flag anything: "novel" would be the absence of a test, not its outcome
+        summary.update(verdict=NO_POWER, novel_good_rate=None)
     summary.update(novelty_auc(values.get("max_similarity"), null.get("max_similarity"),
                                leave_one_out))
     return Judgement(category, summary)

@@ -284,8 +284,9 @@ heldout runs): <span class="verdict novel">novel</span> as far from the training
 run and as good; <span class="verdict interpolates">interpolates</span> close to a combination of
 training checkpoints; <span class="verdict memorizes">memorizes</span> close to one checkpoint, or
 errs like one; <span class="verdict degraded">degraded</span> worse than the heldout runs;
-<span class="verdict invalid">invalid</span> some samples copy heldout runs, which no method may
-see: the row is no result (docs/trust.md).</p>"""
+<span class="verdict no-power">no-power</span> the zoo has too few heldout runs for any test to
+flag a sample (docs/metrics.md); <span class="verdict invalid">invalid</span> some samples copy
+heldout runs, which no method may see: the row is no result (docs/trust.md).</p>"""
 
 CSS = """
 body { margin: 0; background: #fff; color: #1a1a1a;
@@ -321,6 +322,7 @@ td.verdict { border-radius: 0; }
 .verdict.interpolates { background: #fff1c7; color: #7a5600; }
 .verdict.memorizes { background: #f9d4d0; color: #8e1b12; }
 .verdict.degraded { background: #e3e3e3; color: #444; }
+.verdict.no-power { background: #fff; color: #444; border: 1px dashed #888; }
 .verdict.invalid { background: #8e1b12; color: #fff; font-weight: bold; }
 p.invalid { background: #8e1b12; color: #fff; font-weight: bold; padding: 8px 12px; }
 figure { margin: 26px 0 10px; }

@@ -68,7 +68,8 @@ def registry_paths() -> list[Path]:
 
 
 def known_zoos(plugins: Plugins) -> dict[str, KnownZoo]:
-    """The registries' zoos, plus a local zoo for every task that can build or ships one."""
+    """The registries' zoos, a local zoo for every task that can build or ships one, and the
+    zoos imported into the cache (`wmplat zoo import`)."""
     zoos = {name: KnownZoo(name, entry) for path in registry_paths()
             for name, entry in read_registry(path).items()}
     for entry in plugins.datasets.entries():
@@ -76,7 +77,33 @@ def known_zoos(plugins: Plugins) -> dict[str, KnownZoo]:
         if entry.name not in zoos and (entry.cls.can_build_zoo() or ships):
             zoos[entry.name] = KnownZoo(entry.name, ZooEntry(
                 source="local", task=entry.name, description=entry.cls.description))
+    for name, description in imported_zoos().items():
+        zoos.setdefault(name, KnownZoo(name, ZooEntry(source="local", task=FILE_TASK,
+                                                      description=description)))
     return zoos
+
+
+def is_imported_zoo(folder: Path) -> bool:
+    """Whether `folder` holds a zoo that `wmplat zoo import` wrote: wmplat's, carrying its
+    task file, and recording where it was imported from."""
+    if not is_wmplat_zoo(folder):
+        return False
+    data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    return bool(data.get("task_file")) and "imported_from" in data["provenance"]
+
+
+def imported_zoos() -> dict[str, str]:
+    """The imported zoos in the cache, by name, each with a description."""
+    root = home() / "zoos"
+    if not root.is_dir():
+        return {}
+    found = {}
+    for folder in sorted(root.iterdir()):
+        if name_error("zoo", folder.name) is None and is_imported_zoo(folder):
+            source = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["provenance"]
+            found[folder.name] = (f"imported ({source.get('format')}) from "
+                                  f"{source['imported_from']}")
+    return found
 
 
 def find_zoo(name: str, plugins: Plugins, zoos: dict[str, KnownZoo] | None = None) -> KnownZoo:
@@ -132,6 +159,9 @@ def _check_local(known: KnownZoo) -> None:
     if known.entry.source != "local":
         raise ZooError(f"zoo {known.name!r} comes from the Hub ({known.entry.repo_id}); "
                        "it is pulled, not built")
+    if known.entry.task == FILE_TASK:
+        raise ZooError(f"zoo {known.name!r} was imported ({known.entry.description}), not "
+                       "built: `wmplat zoo import` it again to replace it")
 
 
 def _shipped(known: KnownZoo, plugins: Plugins) -> ShippedZoo | None:
@@ -283,6 +313,8 @@ def open_zoo(name_or_path: str, plugins: Plugins, revision: str | None = None) -
     if known.entry.source == "hub":
         return pull(known, plugins, revision)
     _no_revision(revision, f"zoo {known.name!r}, which is built locally")
+    if known.entry.task == FILE_TASK:   # an imported zoo: its task is its own task file
+        return load_zoo(known.cache_path())
     _ensure_cached(known, plugins)
     task = plugins.datasets.get(known.entry.task).cls()
     try:

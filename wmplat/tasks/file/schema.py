@@ -164,6 +164,9 @@ class TaskFile(StrictModel):
         Annotated[Literal["auto", "none"], Tag("word")]
         | Annotated[list[GroupDeclaration], Tag("groups")],
         Discriminator(lambda v: "word" if isinstance(v, str) else "groups")] = "auto"
+    # Settings per baseline, one leaderboard row each ({noise: [{sigma: 0.02}]}); without it an
+    # imported zoo uses the defaults its import derived (docs/byoz.md).
+    baselines: dict[Name, list[dict[str, Any]]] | None = None
 
 
 def read_task_file(path: Path) -> TaskFile:

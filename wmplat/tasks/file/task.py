@@ -50,6 +50,7 @@ class FileTask(ClassifierTask):
         self.name = spec.name
         self.description = spec.description
         self.license = spec.license
+        self.baseline_settings = spec.baselines or {}
         self.module = self._build().eval()
         shapes = trace_shapes(self.module, spec.input_shape, self.source)
         self.classes = self._classes(shapes[-1])
