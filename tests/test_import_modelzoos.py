@@ -127,25 +127,27 @@ def test_min_step_leaves_the_initialisations_out(tmp_path, default_zoo, cli, imp
     assert manifest.provenance["min_step"] == 1
 
 
-def test_pushed_by_name_then_pulled_into_an_empty_home_and_evaluated(cli, hub, tmp_path,
-                                                                      default_zoo):
+def test_pushed_by_name_then_pulled_into_an_empty_home_and_evaluated(cli_process, hub,
+                                                                      tmp_path, default_zoo):
     """Without the initialisations, which lie so close together across runs that a copied one
-    counts as a copy of a heldout run's (the row would be invalid)."""
+    counts as a copy of a heldout run's (the row would be invalid). As processes: the Hugging
+    Face clients read their cache settings once, at import."""
     import yaml
 
     src = write_modelzoos(default_zoo, tmp_path / "src")
     task = digits_file_task(tmp_path / "task")
-    cli("zoo", "import", str(src), "--format", "modelzoos", "--task", str(task.path),
-        "--name", "to-push", "--heldout", "0.25", "--min-step", "1")
-    cli("zoo", "push", "to-push", "--repo", "wmplat-tester/digits-modelzoos")
+    cli_process("zoo", "import", str(src), "--format", "modelzoos", "--task", str(task.path),
+                "--name", "to-push", "--heldout", "0.25", "--min-step", "1")
+    cli_process("zoo", "push", "to-push", "--repo", "wmplat-tester/digits-modelzoos")
     commit = hub.head("wmplat-tester/digits-modelzoos")
     registry = tmp_path / "zoos.yaml"
     registry.write_text(yaml.safe_dump({"schema_version": 1, "zoos": {"hub-modelzoos": {
         "source": "hub", "repo_id": "wmplat-tester/digits-modelzoos", "revision": commit,
         "task": "module"}}}))
     empty = {"WMPLAT_HOME": str(tmp_path / "empty-home")}
-    cli("--registry", str(registry), "evaluate", "--method", "copycat", "--zoo",
-        "hub-modelzoos", "--samples", "8", env=empty)
-    rows = {r["method"]: r for r in cli.json("leaderboard", "--format", "json", env=empty)}
+    cli_process("--registry", str(registry), "evaluate", "--method", "copycat", "--zoo",
+                "hub-modelzoos", "--samples", "8", env=empty)
+    board = cli_process.json("leaderboard", "--format", "json", env=empty)
+    rows = {r["method"]: r for r in board}
     assert rows["copycat"]["zoo_revision"] == commit and rows["copycat"]["task"] == "digits-file"
     assert rows["copycat"]["verdict"] == "no-power"     # two heldout runs, on any machine
