@@ -284,3 +284,36 @@ def test_a_split_without_heldout_or_train_runs_is_one_line_and_writes_nothing(
     (line,) = proc.stderr.strip().splitlines()
     assert re.fullmatch("error: " + message, line), line
     assert not (import_home / "zoos" / "no-split").exists()
+
+
+def test_a_source_of_one_run_takes_its_heldout_runs_from_a_second_folder(
+        cli, default_zoo, task_path, tmp_path):
+    """p-diff style: every checkpoint of the source is one run, so it cannot be split by run;
+    the heldout runs come from --heldout-from, numbered after the source's."""
+    one_run = write_state_dicts(default_zoo, tmp_path / "one-run", runs={3})
+    others = write_state_dicts(default_zoo, tmp_path / "others", runs={70, 71})
+    err = cli(*import_args(one_run, task_path, "one-run", "--heldout", "0.5"), ok=False).stderr
+    assert "holds 1 run" in err and "--heldout-from DIR" in err and err.count("\n") == 1
+    cli(*import_args(one_run, task_path, "one-run", "--heldout-from", str(others)))
+    zoo = load_zoo(Path(os.environ["WMPLAT_HOME"]) / "zoos" / "one-run")
+    assert {m.run for m in zoo.train_models()} == {3}
+    assert {m.run for m in zoo.heldout_models()} == {4 + 70, 4 + 71}
+    assert zoo.manifest.provenance["split"]["heldout_from"] == str(others.resolve())
+    original = read_manifest(default_zoo).models
+    steps = {(m.run, m.step): m.quality for m in original}
+    assert all(m.quality == pytest.approx(steps[m.run - 4, m.step], abs=1e-6)
+               for m in zoo.heldout_models())
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--heldout", "0.5"], "exactly one of --heldout FRACTION, --heldout-runs LIST and "
+                           "--heldout-from DIR"),
+    (["--heldout-from", "nowhere"], "--heldout-from nowhere: no such folder"),
+])
+def test_heldout_from_with_another_split_or_no_folder_is_one_line(cli, default_zoo, task_path,
+                                                                   tmp_path, extra, message):
+    others = write_state_dicts(default_zoo, tmp_path / "others", runs={70})
+    args = extra if extra[0] == "--heldout-from" else [*extra, "--heldout-from", str(others)]
+    err = cli(*import_args(others, task_path, "bad-split", *args), ok=False).stderr
+    assert message in err and err.count("\n") == 1
+    assert not (Path(os.environ["WMPLAT_HOME"]) / "zoos" / "bad-split").exists()

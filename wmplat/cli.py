@@ -293,15 +293,19 @@ def zoo_info(name):
               help="Seed of the draw of heldout runs.")
 @click.option("--min-step", type=int, default=0, show_default=True,
               help="Leave out checkpoints before this step (e.g. 1: the initialisations).")
+@click.option("--heldout-from", "heldout_from", type=click.Path(path_type=Path), default=None,
+              metavar="DIR", help="Heldout runs from a second folder of the same format, for "
+              "a source that cannot be split by run (all its checkpoints from one run); SRC's "
+              "runs are then all train.")
 def zoo_import(src, fmt, task_path, name, heldout, heldout_runs, pattern, metadata, rename,
-               seed, min_step):
+               seed, min_step, heldout_from):
     """Turn a folder of checkpoints into a verified zoo under $WMPLAT_HOME/zoos/NAME: every
     checkpoint checked, its quality recomputed with the task, split by run. Written whole or
     not at all. Prints the zoo's folder."""
     from .zoo.importers.cli import run_import
 
     click.echo(run_import(src, fmt, task_path, name, heldout, heldout_runs, pattern, metadata,
-                          list(rename), seed, min_step))
+                          list(rename), seed, min_step, heldout_from))
 
 
 @zoo.command("build")

@@ -13,3 +13,4 @@ class Checkpoint:
     seed: int
     params: dict[str, torch.Tensor]    # the task's parameter names (after renaming)
     recorded_quality: float | None = None   # what the source says its test accuracy was
+    heldout: bool = False              # from --heldout-from: its run is heldout, whatever the draw

@@ -1,9 +1,11 @@
 """What `wmplat zoo import` does with its options."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from ...errors import ConfigError
 from ...tasks.file import load_task_file
+from .checkpoint import Checkpoint
 from .modelzoos import read_modelzoos
 from .smallcnnzoo import read_smallcnnzoo
 from .split import parse_runs
@@ -13,14 +15,46 @@ from .write import import_zoo
 
 def run_import(src: Path, fmt: str, task_path: Path, name: str, heldout: float | None,
                heldout_runs: str | None, pattern: str | None, metadata: Path | None,
-               rename: list[str], seed: int, min_step: int = 0) -> Path:
+               rename: list[str], seed: int, min_step: int = 0,
+               heldout_from: Path | None = None) -> Path:
     if not task_path.is_file():
         raise ConfigError(f"--task {task_path}: no such file")
     task = load_task_file(task_path)
     given = parse_runs(heldout_runs)
-    if (heldout is None) == (given is None):
-        raise ConfigError("give exactly one of --heldout FRACTION and --heldout-runs LIST")
+    if sum(x is not None for x in (heldout, given, heldout_from)) != 1:
+        raise ConfigError("give exactly one of --heldout FRACTION, --heldout-runs LIST and "
+                          "--heldout-from DIR")
     provenance = {"imported_from": str(src.resolve()), "format": fmt}
+    checkpoints = read_source(src, fmt, task, pattern, metadata, rename, provenance)
+    if heldout_from is not None:
+        if not heldout_from.is_dir():
+            raise ConfigError(f"--heldout-from {heldout_from}: no such folder")
+        provenance["heldout_from"] = str(heldout_from.resolve())
+        checkpoints = with_heldout(checkpoints, lambda: read_source(
+            heldout_from, fmt, task, pattern, metadata, rename, {}))
+    if min_step:
+        provenance["min_step"] = min_step
+        checkpoints = (c for c in checkpoints if c.step >= min_step)
+    return import_zoo(checkpoints, task, name, heldout, given, seed, provenance)
+
+
+def with_heldout(train: Iterator[Checkpoint], read_heldout) -> Iterator[Checkpoint]:
+    """The source's checkpoints, then those of --heldout-from, all heldout, their runs numbered
+    after the source's (run r there becomes run R + 1 + r, R the source's largest run)."""
+    runs = set()
+    for ckpt in train:
+        runs.add(ckpt.run)
+        yield ckpt
+    offset = max(runs, default=-1) + 1
+    for ckpt in read_heldout():
+        ckpt.run += offset
+        ckpt.heldout = True
+        yield ckpt
+
+
+def read_source(src: Path, fmt: str, task, pattern: str | None, metadata: Path | None,
+                rename: list[str], provenance: dict) -> Iterator[Checkpoint]:
+    """The checkpoints of `src` in format `fmt`; records the options in `provenance`."""
     if fmt == "statedict":
         checkpoints = read_statedict(src, pattern, metadata, rename)
         provenance.update({"pattern": pattern, "rename": rename,
@@ -41,7 +75,4 @@ def run_import(src: Path, fmt: str, task_path: Path, name: str, heldout: float |
         checkpoints = read_smallcnnzoo(src, task.param_spec)
     else:
         raise ConfigError(f"--format {fmt!r} is not known")
-    if min_step:
-        provenance["min_step"] = min_step
-        checkpoints = (c for c in checkpoints if c.step >= min_step)
-    return import_zoo(checkpoints, task, name, heldout, given, seed, provenance)
+    return iter(checkpoints)

@@ -12,7 +12,8 @@ def heldout_runs(runs: list[int], fraction: float | None, given: list[int] | Non
         raise ConfigError("give exactly one of --heldout FRACTION and --heldout-runs LIST")
     if len(runs) < 2:
         raise ConfigError(f"the source holds {len(runs)} run; a zoo is split by training run "
-                          "and needs at least two")
+                          "and needs at least two: give the heldout runs from a second folder "
+                          "with --heldout-from DIR")
     if given is not None:
         if unknown := sorted(set(given) - set(runs)):
             raise ConfigError(f"--heldout-runs: no run {unknown[0]} in the source "

@@ -43,7 +43,7 @@ def import_zoo(checkpoints: Iterable[Checkpoint], task: FileTask, name: str,
         raise ZooError("no checkpoints left to import (is --min-step beyond every step?)")
     _check_unique(found)
     runs = sorted({c.run for c in found})
-    chosen = heldout_runs(runs, heldout, heldout_given, seed)
+    chosen = given_heldout(found) or heldout_runs(runs, heldout, heldout_given, seed)
     weights = torch.stack(rows)
     status(f"recomputing the quality of {len(found)} checkpoints ...")
     quality = task.quality(task.behaviour(weights)).tolist()
@@ -52,7 +52,9 @@ def import_zoo(checkpoints: Iterable[Checkpoint], task: FileTask, name: str,
                "split": "heldout" if c.run in chosen else "train", "seed": c.seed,
                "quality": q} for c, q in zip(found, quality, strict=True)]
     split = {"seed": seed, "heldout_runs": chosen,
-             **({"fraction": heldout} if heldout is not None else {})}
+             **({"fraction": heldout} if heldout is not None else {}),
+             **({"heldout_from": provenance["heldout_from"]} if "heldout_from" in provenance
+                else {})}
     train = weights[[m["split"] == "train" for m in models]]
     built = BuiltZoo(weights, models, {**provenance, "split": split, "quality_check": mismatch,
                                        "baseline_settings": default_baselines(train)})
@@ -65,6 +67,18 @@ def import_zoo(checkpoints: Iterable[Checkpoint], task: FileTask, name: str,
            f"{_checked(mismatch)}")
     warn_few_heldout(len(chosen), name)
     return target
+
+
+def given_heldout(found: list[Checkpoint]) -> list[int]:
+    """The runs of --heldout-from's checkpoints; the source must keep one to train on."""
+    chosen = sorted({c.run for c in found if c.heldout})
+    if chosen and len(chosen) == len({c.run for c in found}):
+        raise ZooError("no checkpoint of the source is left to train on (--min-step beyond its "
+                       "steps?); the train runs come from SRC, the heldout runs from "
+                       "--heldout-from")
+    if not chosen and any(c.heldout for c in found):
+        raise ZooError("no checkpoint of --heldout-from is left (--min-step beyond its steps?)")
+    return chosen
 
 
 def _checked(mismatch: dict[str, Any]) -> str:
