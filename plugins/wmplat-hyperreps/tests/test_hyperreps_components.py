@@ -12,7 +12,7 @@ from wmplat_hyperreps.task import Mnist1dCNN
 from wmplat_hyperreps.tokens import Tokenizer
 
 import wmplat
-from wmplat.testing import check_dataset, check_method, tiny_zoo
+from wmplat.testing import SpecTask, check_dataset, check_method, method_view, tiny_zoo
 
 TINY = {"epochs": 25, "batch_size": 8, "d_model": 16, "heads": 2, "blocks": 1, "ff": 32,
         "latent": 8, "projection": 8, "lr": 3e-3}
@@ -193,3 +193,22 @@ def test_hyperreps_keeps_the_method_contract(task):
 
 def test_mnist1d_cnn_keeps_the_dataset_contract(task):
     check_dataset(task)
+
+
+class BlockedTask(SpecTask):
+    """Hidden units whose next layer takes them in blocks, as a Linear after a Flatten does."""
+
+    name = "blocked"
+
+    def __init__(self):
+        super().__init__([("conv.weight", (2, 3)), ("fc.weight", (3, 4))])
+
+    @property
+    def permutation_groups(self):
+        return [wmplat.PermutationGroup("units", 2, (("conv.weight", 0), ("fc.weight", 1, 2)))]
+
+
+def test_a_group_that_moves_blocks_is_refused_with_one_line():
+    method = HyperReps(**{**TINY, "epochs": 1, "permute": True})
+    with pytest.raises(wmplat.ConfigError, match="moves 'fc.weight' in blocks"):
+        method.fit(method_view(tiny_zoo(BlockedTask)), seed=0)

@@ -155,7 +155,13 @@ def _checked_groups(zoo: wmplat.Zoo) -> list:
     shapes = dict(zoo.param_spec)
     groups = list(zoo.task.permutation_groups)
     for group in groups:
-        for name, axis in group.axes:
+        for entry in group.axes:
+            if len(entry) != 2:
+                raise config_error(
+                    f"permutation group {group.name!r} of task {zoo.task.name!r} moves "
+                    f"{entry[0]!r} in blocks (a layer after a Flatten); hyperreps tokenises "
+                    "one hidden unit per token and takes only (parameter, axis) groups")
+            name, axis = entry
             if name not in shapes or axis >= len(shapes[name]) \
                     or shapes[name][axis] != group.size:
                 raise config_error(f"permutation group {group.name!r} of task "
