@@ -43,7 +43,9 @@ def test_evaluate_through_the_cli_stores_a_leaderboard_row(cli, cli_zoo, tmp_pat
     assert row["config"]["epochs"] == 2 and row["config"]["top"] == 0.3
     assert 0.0 <= row["metrics"]["accuracy_mean"] <= 1.0
     assert row["metrics"]["max_similarity_median"] is not None
-    assert row["verdict"] in {"novel", "interpolates", "memorizes", "degraded"}
+    # 6 heldout runs in the tiny zoo: fewer than the 19 a conformal test at 0.05 needs to flag
+    # anything, so the row says the test had no power rather than reading novel
+    assert row["verdict"] == "no-power"
     assert {r["config"]["sigma"] for r in rows if r["method"] == "noise"} == {0.02, 0.04}
     assert [r["config"]["k"] for r in rows if r["method"] == "average"] == [16]
     assert any(r["method"] == "fresh" for r in rows)
