@@ -151,3 +151,21 @@ def test_pushed_by_name_then_pulled_into_an_empty_home_and_evaluated(cli_process
     rows = {r["method"]: r for r in board}
     assert rows["copycat"]["zoo_revision"] == commit and rows["copycat"]["task"] == "digits-file"
     assert rows["copycat"]["verdict"] == "no-power"     # two heldout runs, on any machine
+
+
+@pytest.mark.parametrize("line, says", [
+    ("{not json", "not JSON"),
+    ("[1, 2]", "not a JSON object"),
+    ('{"test_acc": 0.9}', "a result line needs an integer training_iteration"),
+])
+def test_a_bad_result_line_is_one_line_naming_file_and_line(tmp_path, default_zoo, cli,
+                                                            import_home, line, says):
+    src = write_modelzoos(default_zoo, tmp_path / "src")
+    result = sorted(src.glob("NN_tune_trainable_0000*"))[2] / "result.json"
+    result.write_text(result.read_text() + line + "\n")
+    task = digits_file_task(tmp_path / "task")
+    err = cli("zoo", "import", str(src), "--format", "modelzoos", "--task", str(task.path),
+              "--name", "bad-lines", "--heldout", "0.25", ok=False).stderr
+    [error] = [line for line in err.splitlines() if not line.startswith("warning: ")]
+    assert error == f"error: {result}:6: {says}" or error.startswith(f"error: {result}:6: {says}")
+    assert not (import_home / "zoos" / "bad-lines").exists()

@@ -271,7 +271,8 @@ def test_a_task_files_baselines_replace_the_imports_defaults(imported, tmp_path)
 
 @pytest.mark.parametrize(("runs", "split", "message"), [
     ({0}, ("--heldout", "0.5"), "the source holds 1 run; a zoo is split by training run and "
-                                "needs at least two"),
+                                "needs at least two: give the heldout runs from a second "
+                                "folder with --heldout-from DIR"),
     ({0, 1}, ("--heldout-runs", "0,1"), "--heldout-runs names every run; leave some to train on"),
     ({0, 1}, ("--heldout-runs", "7"), r"--heldout-runs: no run 7 in the source \(runs: 0, 1\)"),
     ({0, 1}, ("--heldout", "1.5"), "--heldout 1.5: the fraction of runs held out must be "
@@ -317,3 +318,14 @@ def test_heldout_from_with_another_split_or_no_folder_is_one_line(cli, default_z
     err = cli(*import_args(others, task_path, "bad-split", *args), ok=False).stderr
     assert message in err and err.count("\n") == 1
     assert not (Path(os.environ["WMPLAT_HOME"]) / "zoos" / "bad-split").exists()
+
+
+def test_a_bad_line_of_json_lines_metadata_is_one_line_naming_it(cli, default_zoo, task_path,
+                                                                 tmp_path):
+    src = write_state_dicts(default_zoo, tmp_path / "src", runs={1, 2})
+    metadata = tmp_path / "metadata.jsonl"
+    metadata.write_text('{"run": 1, "step": 5, "seed": 1}\n\n{"run": 2,\n')
+    err = cli(*import_args(src, task_path, "bad-metadata", "--metadata", str(metadata),
+                           "--heldout-runs", "2"), ok=False).stderr
+    assert f"--metadata {metadata}:3: not JSON" in err and err.count("\n") == 1
+    assert not (Path(os.environ["WMPLAT_HOME"]) / "zoos" / "bad-metadata").exists()

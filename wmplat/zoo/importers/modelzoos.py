@@ -10,7 +10,6 @@ numbered 0, 1, ... in sorted order. Files at the zoo's root (`dataset.pt`, a pic
 training data; `config.json`; `readme.md`) are never opened.
 """
 
-import json
 import re
 import warnings
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from ...errors import ConfigError, ZooError
 from .checkpoint import Checkpoint
+from .jsonlines import json_objects
 from .statedict import load_state, parse_rename
 
 CHECKPOINT_DIR = re.compile(r"checkpoint_(\d+)")
@@ -74,14 +74,8 @@ def _finished_trials(src: Path) -> list[tuple[Path, list[tuple[int, Path]]]]:
 def read_results(path: Path) -> dict[int, dict]:
     """result.json's lines by training_iteration."""
     lines = {}
-    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not text.strip():
-            continue
-        try:
-            line = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ZooError(f"{path}:{number}: not JSON ({exc})") from None
-        if not isinstance(line, dict) or not isinstance(line.get("training_iteration"), int):
+    for number, line in json_objects(path.read_text(encoding="utf-8"), str(path), ZooError):
+        if not isinstance(line.get("training_iteration"), int):
             raise ZooError(f"{path}:{number}: a result line needs an integer "
                            "training_iteration")
         lines[line["training_iteration"]] = line

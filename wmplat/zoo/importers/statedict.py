@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 
 from ...errors import ConfigError, ZooError
 from .checkpoint import Checkpoint
+from .jsonlines import json_objects
 
 SUFFIXES = (".safetensors", ".pt", ".pth")
 DEFAULT_PATTERN = r"(?P<run>.+)\.(?:safetensors|pt|pth)"   # each file a run of its own
@@ -140,17 +141,8 @@ def read_metadata(path: Path, groups: set[str]) -> list[dict[str, str]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--metadata {path}: cannot read it ({exc})") from None
     if path.suffix in (".jsonl", ".json"):
-        rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"--metadata {path}:{number}: not JSON ({exc})") from None
-            if not isinstance(row, dict):
-                raise ConfigError(f"--metadata {path}:{number}: not a JSON object")
-            rows.append({k: _text(v) for k, v in row.items()})
+        rows = [{k: _text(v) for k, v in row.items()}
+                for _, row in json_objects(text, f"--metadata {path}", ConfigError)]
     else:
         rows = [dict(row) for row in csv.DictReader(text.splitlines())]
     if not rows or not groups & set(rows[0]):
