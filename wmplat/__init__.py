@@ -1,13 +1,9 @@
 """wmplat: does a generative model of weights make new models, or memorize its training set?
 
-The public API for plugins: `hookimpl`, `Method`, `Baseline`, `Metric`, `MetricValues`,
-`EvalContext`, `Task`, `ClassifierTask`, `BuiltZoo`, `ShippedZoo`, `Zoo`, `TrainZoo`,
-`TaskView`, `PermutationGroup`,
-`mlp_permutation_groups`, the errors, and helpers plugins share (`random_generator`,
-`param_mask`, `train_stacked`, `epoch_steps`, `train_mlps`, `init_mlp`, `mlp_forward`,
-`mlp_spec`, `status`, `progress_bar`); `wmplat.testing` is for plugins' tests. Names are imported
-on first use, so commands that never touch torch (`wmplat --help`, `wmplat leaderboard`) start
-fast.
+The public API for plugins is `_EXPORTS` below, with `wmplat.plugins.register` and the test kit
+`wmplat.testing`; docs/plugins.md documents every name (its "Reference", kept equal to this
+list by tests/test_plugin_docs.py). Names are imported on first use, so commands that never
+touch torch (`wmplat --help`, `wmplat leaderboard`) start fast.
 """
 
 import importlib
