@@ -858,6 +858,10 @@ def pytest_configure(config) -> None:
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
         os.environ.pop(name, None)
     os.environ.update(client_env(server.endpoint, server.token, home))
+    # Read the settings now: a client first imported inside a test using `hub` would keep that
+    # test's private cache for the rest of the worker, and in-process commands would then see a
+    # moved cache (tests/inprocess.py refuses them).
+    import huggingface_hub.constants  # noqa: F401
 
 
 def pytest_unconfigure(config) -> None:

@@ -174,4 +174,4 @@ def test_zoo_weights_at_the_limit_are_read(cli, zoo_copy):
     tensors = read_weights(zoo_copy)
     tensors["fc1.weight"][5, 0, 0] = -1e6
     rewrite_weights(zoo_copy, tensors)
-    assert "2410 parameters" in cli("zoo", "info", str(zoo_copy)).stdout
+    assert "params   2,410" in cli("zoo", "info", str(zoo_copy)).stdout

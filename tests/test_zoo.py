@@ -58,7 +58,7 @@ def test_default_zoo_weights_match_manifest(default_zoo):
 
 def test_zoo_info_summarises_the_zoo(cli, default_zoo):
     out = cli("zoo", "info", "digits-mlp").stdout
-    assert "64 runs" in out and "32 runs" in out and "2410 parameters" in out
+    assert "64 runs" in out and "32 runs" in out and "params   2,410" in out
 
 
 def test_zoo_list_shows_the_default_zoo_as_cached(cli, default_zoo):

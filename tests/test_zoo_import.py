@@ -300,6 +300,7 @@ def test_a_source_of_one_run_takes_its_heldout_runs_from_a_second_folder(
     assert {m.run for m in zoo.train_models()} == {3}
     assert {m.run for m in zoo.heldout_models()} == {4 + 70, 4 + 71}
     assert zoo.manifest.provenance["split"]["heldout_from"] == str(others.resolve())
+    assert f"heldout runs from {others.resolve()}" in cli("zoo", "info", "one-run").stdout
     original = read_manifest(default_zoo).models
     steps = {(m.run, m.step): m.quality for m in original}
     assert all(m.quality == pytest.approx(steps[m.run - 4, m.step], abs=1e-6)

@@ -13,12 +13,13 @@ def summary_lines(zoo: Zoo) -> list[str]:
     lines = [split_line(split, [x for x in m.models if x.split == split])
              for split in ("train", "heldout")]
     lines += [f"zoo      {m.name} (revision {zoo.revision})", f"task     {m.task}",
-              f"arch     {m.architecture}, {zoo.num_params} parameters",
+              f"arch     {m.architecture}", f"params   {zoo.num_params:,}",
               f"symmetry {symmetry_line(zoo)}", f"license  {m.license}"]
     if "imported_from" in m.provenance:
         p, split = m.provenance, m.provenance.get("split", {})
         how = (f"{split['fraction']} of the runs held out, drawn with seed {split.get('seed')}"
-               if "fraction" in split else "heldout runs given")
+               if "fraction" in split else f"heldout runs from {split['heldout_from']}"
+               if "heldout_from" in split else "heldout runs given")
         lines.append(f"source   imported ({p.get('format')}) from {p['imported_from']}, {how}")
     return lines
 
