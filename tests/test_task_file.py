@@ -241,6 +241,9 @@ def bad(tmp_path, **fields):
     ({"architecture": {"sequential": ["ReLU"], "factory": "a:b"}}, "give exactly one of"),
     ({"data": {"file": "../test.safetensors"}}, "data.file: Value error, '../test.safetensors' "
                                                 "must be a path inside the task file's folder"),
+    # the zoo's manifest lists the data file under this path, so the manifest's rule applies
+    ({"data": {"file": "my data.safetensors"}}, "data.file: Value error, 'my data.safetensors' "
+                                                "must be a path inside the task file's folder"),
     ({"data": {"file": "missing.safetensors"}}, "data.file 'missing.safetensors': no such file"),
     ({"data": {"datasets": {"path": "a/b", "revision": "main", "input": "x", "label": "y"}}},
      "data.datasets.revision: Value error, 'main' is not a full commit"),

@@ -77,8 +77,14 @@ class ModelRecord(StrictModel):
         return self
 
 
+def is_relative_path(value: str) -> bool:
+    """Names separated by '/': a path inside a folder, whatever the system (no '..', no
+    absolute path, no backslash, no empty part)."""
+    return all(is_name(part) for part in value.split("/"))
+
+
 def _inside_zoo(value: str) -> str:
-    if not all(is_name(part) for part in value.split("/")):
+    if not is_relative_path(value):
         raise ValueError(f"{value!r} is not a path inside the zoo folder: write it relative "
                          f"to the folder, as names separated by '/'; in each, {NAME_RULE}")
     return value

@@ -12,8 +12,8 @@ import yaml
 from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
 
 from ...errors import ConfigError
-from ...names import Name
-from ...schema import COMMIT, StrictModel, check_schema_version, parse_model
+from ...names import NAME_RULE, Name
+from ...schema import COMMIT, StrictModel, check_schema_version, is_relative_path, parse_model
 from .layers import LAYERS
 
 FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -125,11 +125,12 @@ class Data(StrictModel):
     def _relative(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        path = PurePosixPath(value)
-        if path.is_absolute() or ".." in path.parts or "\\" in value or not path.parts:
+        # the zoo's manifest lists the copy under this very path: the manifest's rule holds
+        if not is_relative_path(value):
             raise ValueError(f"{value!r} must be a path inside the task file's folder, "
-                             "relative to it (no '..', not absolute)")
-        if path.suffix != DATA_SUFFIX:
+                             "relative to it, as names separated by '/'; in each, "
+                             f"{NAME_RULE}")
+        if PurePosixPath(value).suffix != DATA_SUFFIX:
             raise ValueError(f"{value!r}: the test data must be a {DATA_SUFFIX} file "
                              "(tensors `inputs` and `labels`)")
         return value
