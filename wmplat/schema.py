@@ -60,6 +60,9 @@ class ParamRecord(StrictModel):
     shape: list[int]
 
 
+METADATA_KEY_CHARS = 64
+
+
 class ModelRecord(StrictModel):
     id: str
     run: int
@@ -67,13 +70,23 @@ class ModelRecord(StrictModel):
     split: Literal["train", "heldout"]
     seed: int
     quality: float
+    # What else was measured of this checkpoint, by name: G.pt's zoos record each checkpoint's
+    # train and test loss and error ("avg_test_loss", ...), which conditional methods ask for.
+    # Absent from the manifest when empty (zoos of earlier versions have none).
+    metadata: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _finite_quality(self) -> "ModelRecord":
-        # JSON readers accept NaN and Infinity; a zoo's quality statistics must not
-        if not math.isfinite(self.quality):
-            raise ValueError(f"model {self.id!r}: quality must be a finite number, "
-                             f"got {self.quality}")
+    def _finite_values(self) -> "ModelRecord":
+        # JSON readers accept NaN and Infinity; a zoo's statistics must not
+        values = {"quality": self.quality, **{f"metadata[{k!r}]": v
+                                              for k, v in self.metadata.items()}}
+        for name, value in values.items():
+            if not math.isfinite(value):
+                raise ValueError(f"model {self.id!r}: {name} must be a finite number, "
+                                 f"got {value}")
+        if bad := [k for k in self.metadata if not 0 < len(k) <= METADATA_KEY_CHARS]:
+            raise ValueError(f"model {self.id!r}: metadata names must have 1 to "
+                             f"{METADATA_KEY_CHARS} characters, got {bad[0]!r}")
         return self
 
 

@@ -21,7 +21,8 @@ class BuiltZoo:
     """A freshly trained zoo, before it is written to disk by `wmplat.zoo.write_zoo`."""
 
     weights: torch.Tensor                 # [num_models, num_params], float32
-    models: list[dict[str, Any]]          # per model: id, run, step, split, seed, quality
+    models: list[dict[str, Any]]          # per model: id, run, step, split, seed, quality and
+                                          # optionally metadata {name: value}
     provenance: dict[str, Any] = field(default_factory=dict)
 
 
@@ -71,6 +72,13 @@ class Task:
     def similarity(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Behaviours [na, ...] and [nb, ...] -> [na, nb] similarity, 1 for identical."""
         raise NotImplementedError
+
+    def model_metadata(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Optional: [n, num_params] -> {name: [n]}, the values this task records in its zoo's
+        model records (`ModelRecord.metadata`, e.g. G.pt's "avg_test_loss"), computed for any
+        weights, so that a method conditioned on one can check what its samples achieve. The
+        default records nothing."""
+        return {}
 
     def build_zoo(self) -> BuiltZoo:
         """Train this task's zoo locally; tasks whose zoos come only from the Hub omit it."""

@@ -1,6 +1,11 @@
 """`noise`: a random training checkpoint plus Gaussian noise of scale `sigma` on every weight,
 or only on the parameters named in `params` (for zoos where only a subset is trained, as in
-p-diff, noise on the frozen rest would measure something else)."""
+p-diff, noise on the frozen rest would measure something else).
+
+`weight_scale` states `sigma` on normalised weights, weights x weight_scale, as a method that
+normalises sees them: G.pt multiplies every weight by 0.538 / std, and Zeng et al. give its
+noise baseline's sigma on that scale. The noise added to the raw weights is sigma / weight_scale.
+"""
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +21,11 @@ class NoiseConfig(BaseModel):
     sigma: float = Field(0.01, ge=0, description="standard deviation of the added noise")
     params: list[str] | None = Field(
         None, description="names of the parameters to perturb (default: all)")
+    # None (unset) is 1 and leaves the config, and the folder of earlier rows, as they were
+    weight_scale: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="sigma is on weights multiplied by this (a method's normalisation); the "
+                    "raw noise is sigma / weight_scale (default 1: raw weights)")
 
 
 class Noise(Baseline):
@@ -37,7 +47,8 @@ class Noise(Baseline):
         noise = torch.randn(n, self.train_weights.shape[1], generator=g)
         if self.mask is not None:
             noise *= self.mask
-        return self.train_weights[pick] + self.config.sigma * noise
+        sigma = self.config.sigma / (self.config.weight_scale or 1.0)
+        return self.train_weights[pick] + sigma * noise
 
 
 @hookimpl

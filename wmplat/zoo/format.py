@@ -258,9 +258,18 @@ def write_zoo(folder: Path, name: str, task: Task, built: BuiltZoo,
         **({"task_file": TASK_FILE} if task_files else {}),
     }, f"zoo {name!r} built by task {task.name!r}", ZooError)
     # a zoo of a registered task keeps the manifest of earlier versions, byte for byte
-    exclude = None if manifest.task_file else {"task_file"}
-    write_text_atomic(folder / MANIFEST, manifest.model_dump_json(indent=2, exclude=exclude)
-                      + "\n")
+    write_text_atomic(folder / MANIFEST, manifest_json(manifest))
+
+
+def manifest_json(manifest: ZooManifest) -> str:
+    """The manifest as written: a zoo of a registered task whose models record no metadata
+    keeps the bytes of earlier versions (no `task_file`, no empty `metadata`)."""
+    exclude: dict[str, Any] = {}
+    if manifest.task_file is None:
+        exclude["task_file"] = True
+    if empty := {i: {"metadata"} for i, m in enumerate(manifest.models) if not m.metadata}:
+        exclude["models"] = empty
+    return manifest.model_dump_json(indent=2, exclude=exclude or None) + "\n"
 
 
 def _copy_task_files(folder: Path, task: Task) -> list[str]:

@@ -53,6 +53,9 @@ class TaskView:
     def similarity(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return self._task.similarity(a, b)
 
+    def model_metadata(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self._task.model_metadata(weights)
+
     def __repr__(self) -> str:
         return f"TaskView({self.name!r})"
 
