@@ -14,7 +14,8 @@ __version__ = "0.4.0"
 _moved.install()
 
 _EXPORTS = {
-    "hookimpl": "hookspecs", "Method": "method", "Baseline": "method", "Metric": "metric",
+    "hookimpl": "hookspecs", "Method": "method", "Baseline": "method", "Diagnostics": "method",
+    "Metric": "metric", "Figure": "figure",
     "MetricValues": "metric", "EvalContext": "metric", "Task": "task",
     "ClassifierTask": "task", "BuiltZoo": "task", "ShippedZoo": "task", "Zoo": "zoo.format",
     "TrainZoo": "zoo.train_view", "TaskView": "zoo.train_view", "WmplatError": "errors",

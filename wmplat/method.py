@@ -1,11 +1,23 @@
 """What a method plugin subclasses: fit on a zoo's train split, then sample weights."""
 
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import BaseModel
 
 from .errors import ConfigError
+from .figure import Figure
+
+
+@dataclass
+class Diagnostics:
+    """What a method measures of itself after sampling, kept with its row: summary values
+    (leaderboard columns, named like a metric's) and figures for the HTML report. G.pt, say,
+    asks for a range of target losses and reports how closely its samples reach them."""
+
+    summary: dict[str, float | None] = field(default_factory=dict)
+    figures: list[Figure] = field(default_factory=list)
 
 
 class Method:
@@ -34,6 +46,11 @@ class Method:
     def sample(self, n: int, seed: int) -> torch.Tensor:
         """Return n models as a float tensor [n, zoo.num_params] in the zoo's flat order."""
         raise NotImplementedError
+
+    def diagnostics(self, seed: int) -> Diagnostics | None:
+        """Optional, called once after `sample` with the same seed: what the method measures
+        of itself (e.g. how well it follows its conditioning). None, the default: nothing."""
+        return None
 
 
 class Baseline(Method):

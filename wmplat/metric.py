@@ -9,6 +9,7 @@ from typing import ClassVar, Literal
 
 import torch
 
+from .figure import Figure
 from .zoo.format import independent_units
 
 Which = Literal["samples", "train", "heldout"]
@@ -18,6 +19,7 @@ Which = Literal["samples", "train", "heldout"]
 class MetricValues:
     per_sample: dict[str, torch.Tensor] = field(default_factory=dict)   # name -> [n_samples]
     summary: dict[str, float | None] = field(default_factory=dict)       # name -> leaderboard value
+    figures: list[Figure] = field(default_factory=list)                  # for the HTML report
 
 
 class Metric:
