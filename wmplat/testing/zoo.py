@@ -81,6 +81,7 @@ def tiny_zoo(architecture: Task | type[Task] | Sequence[tuple[str, Sequence[int]
     a temporary folder, removed once the zoo is loaded (a zoo lives in memory). The same
     arguments give the same files. `drift` is how far a run moves from its first checkpoint to
     its last, `jitter` the noise of each checkpoint, both in units of each parameter's scale.
+    A task with `model_metadata` fills each record's `metadata` with its values.
     """
     task = _task(architecture)
     _check_counts(runs=runs, heldout=heldout, checkpoints=checkpoints)
@@ -157,6 +158,9 @@ def _draw(task: Task, spec: ParamSpec, runs: int, heldout: int, checkpoints: int
     weights = torch.stack(rows)
     for model, quality in zip(models, task.quality(task.behaviour(weights)), strict=True):
         model["quality"] = round(float(quality), 6)
+    for name, values in task.model_metadata(weights).items():
+        for model, value in zip(models, values.tolist(), strict=True):
+            model.setdefault("metadata", {})[name] = value
     recipe = {"kind": "wmplat.testing.tiny_zoo", "runs": runs, "heldout": heldout,
               "checkpoints": checkpoints, "frozen": sorted(frozen), "drift": drift,
               "jitter": jitter, "seed": seed}
