@@ -16,7 +16,7 @@ TRAIN_VIEW_MEMBERS = {"name", "num_params", "param_spec", "task", "provenance", 
                       "unflatten", "train_weights", "train_models", "heldout_weights",
                       "heldout_models"}
 TASK_VIEW_MEMBERS = {"name", "quality_name", "param_spec", "permutation_groups", "behaviour",
-                     "quality", "similarity"}
+                     "quality", "similarity", "model_metadata"}
 
 
 @pytest.fixture(scope="module")
