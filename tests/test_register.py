@@ -121,3 +121,39 @@ def test_a_registered_plugin_is_evaluated_by_the_runner_and_by_the_cli(cli, defa
         assert proc.stderr.splitlines()[1].startswith("  reusing ")    # the runner's row
     proc = cli("evaluate", "--method", "zeros-in-process", "--samples", "4", ok=False)
     assert proc.returncode == 1 and "unknown method 'zeros-in-process'" in proc.stderr
+
+
+class NeverHere(wmplat.Metric):
+    """Applies to no task: the runner must never call `compute`."""
+
+    name = "never-here"
+    per_sample = ("never_here",)
+    summary = ("never_here_median",)
+
+    @classmethod
+    def applies_to(cls, task):
+        return False
+
+    def compute(self, ctx):
+        raise AssertionError("compute of a metric that does not apply was called")
+
+
+class NeverHerePlugin:
+    @staticmethod
+    @wmplat.hookimpl
+    def register_metrics(register):
+        register(NeverHere)
+
+
+def test_a_metric_that_does_not_apply_is_skipped_with_nulls_and_rows_are_reused(
+        default_zoo, tmp_path):
+    from wmplat.evaluation.store import read_per_sample
+
+    with registered(NeverHerePlugin):
+        rows = evaluate("replica", n_samples=4, results_dir=tmp_path)
+        assert rows[0].metrics.model_extra["never_here_median"] is None
+        assert rows[0].metrics.model_extra["error_consistency_median"] is not None
+        folders = list(tmp_path.rglob("per_sample.safetensors"))
+        assert folders and all("never_here" not in read_per_sample(f.parent) for f in folders)
+        again = evaluate("replica", n_samples=4, results_dir=tmp_path)
+        assert [r.created_at for r in again] == [r.created_at for r in rows]   # reused

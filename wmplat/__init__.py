@@ -26,7 +26,7 @@ _EXPORTS = {
     "random_generator": "method", "param_mask": "zoo.params", "train_stacked": "tasks.training",
     "epoch_steps": "tasks.training", "train_mlps": "tasks.mlp", "init_mlp": "tasks.mlp",
     "mlp_forward": "tasks.mlp", "mlp_spec": "tasks.mlp", "status": "engine.progress",
-    "progress_bar": "engine.progress",
+    "progress_bar": "engine.progress", "blocks": "engine.budget", "step_size": "engine.budget",
 }
 __all__ = ["__version__", *_EXPORTS]
 

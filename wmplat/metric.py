@@ -33,6 +33,13 @@ class Metric:
     per_sample: ClassVar[tuple[str, ...]] = ()
     summary: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod
+    def applies_to(cls, task) -> bool:
+        """Whether this metric scores models of `task` (default: every task). On a zoo of a task
+        it does not apply to, the runner does not call `compute`: the row has none of its
+        per-sample values and null for each of its summary names."""
+        return True
+
     def compute(self, ctx: "EvalContext") -> MetricValues:
         raise NotImplementedError
 

@@ -204,7 +204,7 @@ def _shows_stages(compute):
     shown as they start (wmplat.progress)."""
     @functools.wraps(compute)
     def run(self, job: Job, folder: Path) -> Result:
-        total = (0 if job.is_reference else 2) + len(load_plugins().metrics.entries()) + 1
+        total = (0 if job.is_reference else 2) + len(applicable_metrics(self.zoo)) + 1
         with stages(job.label, total):
             return compute(self, job, folder)
     return run
@@ -221,7 +221,7 @@ class Evaluation:
         self._null: dict[str, torch.Tensor] | None = None
         self._train_separation: tuple[torch.Tensor, torch.Tensor] | None = None
         self.per_sample_names = {*RUNNER_PER_SAMPLE, *(
-            name for entry in load_plugins().metrics.entries() for name in entry.cls.per_sample)}
+            name for entry in applicable_metrics(zoo) for name in entry.cls.per_sample)}
 
     def folder(self, job: Job) -> Path:
         return result_folder(self.results_dir, zoo_key(self.zoo.name, self.zoo.revision),
@@ -409,9 +409,13 @@ def score(samples: torch.Tensor, zoo: Zoo, cache: BehaviourCache,
     owner = {name: "wmplat's statistics" for name in RUNNER_NAMES}
     schema_fields = (*Result.model_fields, *Environment.model_fields)
     owner.update({name: "the result schema" for name in schema_fields})
+    applicable = applicable_metrics(zoo)
     for entry in load_plugins().metrics.entries():
-        stage(f"metric {entry.name}")
-        values = _compute(entry, ctx)
+        if entry in applicable:
+            stage(f"metric {entry.name}")
+            values = _compute(entry, ctx)
+        else:
+            values = MetricValues(summary=dict.fromkeys(entry.cls.summary))
         for name in [*values.summary, *values.per_sample]:
             if name in owner and owner[name] != entry.name:
                 raise PluginError(f"metrics {owner[name]!r} and {entry.name!r} both report "
@@ -420,6 +424,19 @@ def score(samples: torch.Tensor, zoo: Zoo, cache: BehaviourCache,
         summary.update(values.summary)
         per_sample.update(values.per_sample)
     return summary, per_sample
+
+
+def applicable_metrics(zoo: Zoo) -> list[Entry]:
+    """The registered metrics that apply to the zoo's task (`Metric.applies_to`)."""
+    return [entry for entry in load_plugins().metrics.entries() if _applies(entry, zoo.task)]
+
+
+def _applies(entry: Entry, task) -> bool:
+    try:
+        return bool(entry.cls.applies_to(task))
+    except Exception as exc:
+        raise PluginError(f"metric {entry.name!r} ({entry.provider}) failed in applies_to: "
+                          f"{type(exc).__name__}: {exc}") from exc
 
 
 def _compute(entry: Entry, ctx: EvalContext):

@@ -3,7 +3,8 @@ correct and wrong test answers and a training checkpoint's (Geirhos et al. 2020)
 
 IoU of error sets grows with accuracy by chance alone; kappa subtracts the agreement two
 independent classifiers of the same accuracies would reach, so 0 means no more alike than chance
-and 1 means identical errors. Tasks that are not classifiers get null.
+and 1 means identical errors. It applies to classifiers only: on other tasks it is skipped, and
+rows have null and no per-sample values.
 """
 
 import torch
@@ -33,10 +34,12 @@ class ErrorConsistency(Metric):
     per_sample = ("error_consistency",)
     summary = ("error_consistency_median",)
 
+    @classmethod
+    def applies_to(cls, task):
+        return isinstance(task, ClassifierTask)
+
     def compute(self, ctx):
         task = ctx.task
-        if not isinstance(task, ClassifierTask):
-            return MetricValues(summary={"error_consistency_median": None})
         samples = task.errors(ctx.behaviour("samples"))
         train = task.errors(ctx.behaviour("train"))
         step = chunk_size(len(train))

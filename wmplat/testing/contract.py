@@ -74,7 +74,8 @@ def check_metric(cls: type[Metric], zoo: Zoo | None = None, *, n: int = 6,
     runner does, including the awkward ones: exact copies of train checkpoints, one sample,
     identical samples, and weights far from every checkpoint.
 
-    Checks: a valid class and names; every declared name returned, nothing undeclared;
+    Checks: a valid class and names; that it applies to the zoo's task (`applies_to`); every
+    declared name returned, nothing undeclared;
     per-sample tensors [n] without NaN; summaries finite or None; the same inputs give the
     same values.
     """
@@ -87,6 +88,9 @@ def check_metric(cls: type[Metric], zoo: Zoo | None = None, *, n: int = 6,
         f"metric {cls.name!r} declares no names: list what `compute` returns in `per_sample` "
         "and/or `summary`")
     zoo = _full_zoo(zoo)
+    assert cls.applies_to(zoo.task), (
+        f"metric {cls.name!r} does not apply to task {zoo.task.name!r} (its `applies_to`); "
+        "check it on a zoo of a task it scores: check_metric(cls, tiny_zoo(MyTask()))")
     entry = Entry(cls.name, "metric", cls, UNDER_TEST)
     cache = BehaviourCache(zoo)
     for case, samples in _sample_sets(zoo, n, seed).items():

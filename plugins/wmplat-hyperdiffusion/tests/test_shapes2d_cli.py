@@ -1,0 +1,80 @@
+"""End to end through the real command line, on the tiny test zoo."""
+
+import hashlib
+import json
+
+from safetensors.torch import load_file
+
+METRICS = {"chamfer_to_train", "chamfer_to_test", "mmd", "cov", "nna"}
+
+
+def sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_entry_point_registers_the_task_and_the_shape_metrics(cli):
+    listed = {r["name"]: r for r in cli.json("plugins", "--json")}
+    mine = {name for name, r in listed.items() if r["package"] == "wmplat-hyperdiffusion"}
+    assert mine == {"shapes2d-field", *METRICS}
+    assert listed["shapes2d-field"]["kind"] == "dataset"
+    assert all(listed[m]["kind"] == "metric" and listed[m]["status"] == "ok" for m in METRICS)
+
+
+def test_the_zoo_is_split_by_run_one_field_per_run(cli_zoo):
+    manifest = json.loads((cli_zoo / "manifest.json").read_text())
+    models = manifest["models"]
+    assert manifest["task"] == "shapes2d-field"
+    assert manifest["provenance"]["task_version"] == "1-tiny"
+    sizes = [p["shape"] for p in manifest["param_spec"]]
+    assert sum(s[0] * (s[1] if len(s) == 2 else 1) for s in sizes) == 2753
+    train = [m["run"] for m in models if m["split"] == "train"]
+    heldout = [m["run"] for m in models if m["split"] == "heldout"]
+    assert len(train) == len(set(train)) == 10 and len(heldout) == len(set(heldout)) == 8
+    assert not set(train) & set(heldout)
+    assert [m["seed"] for m in models] == [m["run"] for m in models]
+
+
+def test_building_the_zoo_again_gives_identical_files(cli, cli_zoo):
+    before = {p.name: sha256(p) for p in cli_zoo.iterdir()}
+    cli("zoo", "build", "shapes2d-field")
+    assert {p.name: sha256(p) for p in cli_zoo.iterdir()} == before
+
+
+def test_a_noise_evaluation_scores_every_row_with_the_shape_metrics(evaluated):
+    assert {"noise(sigma=0.02)", "noise(sigma=0.04)", "average(k=16,same_run=False)",
+            "replica", "gaussian", "interpolate", "fresh", "train"} <= set(evaluated)
+    for label, (row, folder) in evaluated.items():
+        metrics = row["metrics"]
+        for name in ("chamfer_to_train_median", "chamfer_to_test_median", "mmd", "cov", "nna",
+                     "accuracy_mean", "max_similarity_median", "min_l2_median",
+                     "aligned_l2_median", "hull_residual_median", "novelty_auc"):
+            assert metrics[name] is not None, f"{label}: {name} is null"
+        assert 0 <= metrics["cov"] <= 1 and 0 <= metrics["nna"] <= 1, label
+        # error consistency needs classifier errors: skipped, null, no per-sample values
+        assert metrics["error_consistency_median"] is None
+        per_sample = load_file(folder / "per_sample.safetensors")
+        assert {"chamfer_to_train", "chamfer_to_test"} <= set(per_sample)
+        assert "error_consistency" not in per_sample
+        # quality is minus the least CD to a test shape
+        assert (per_sample["accuracy"].double() + per_sample["chamfer_to_test"]).abs().max() \
+            < 1e-6
+        # 8 heldout runs are fewer than the 19 a conformal test at 0.05 needs
+        assert row["verdict"] == "no-power"
+
+
+def test_replicas_draw_exactly_the_training_shapes(evaluated):
+    row, folder = evaluated["replica"]
+    per_sample = load_file(folder / "per_sample.safetensors")
+    assert (per_sample["chamfer_to_train"] == 0).all()
+    assert (per_sample["max_similarity"] == 1).all()
+    fresh, _ = evaluated["fresh"]
+    assert fresh["metrics"]["chamfer_to_train_median"] > 0
+
+
+def test_the_leaderboard_shows_the_shape_columns(cli, evaluated):
+    _, folder = evaluated["replica"]
+    results = folder.parents[2]
+    table = cli("leaderboard", "--results-dir", str(results)).stdout
+    for column in ("chamfer_to_test_median", "chamfer_to_train_median", "mmd", "cov", "nna"):
+        assert column in table
+    assert "kappa" not in table     # error consistency: null in every row, no column
