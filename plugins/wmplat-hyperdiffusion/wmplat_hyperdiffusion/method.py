@@ -145,9 +145,9 @@ class HyperDiffusion(wmplat.Method):
         c = self.config
         noise = torch.randn(n, self.layout.num_params, generator=wmplat.random_generator(seed))
         out = []
-        batches = range(0, n, SAMPLE_BATCH)
-        with wmplat.progress_bar(len(batches) * c.ddim_steps, "hyperdiffusion sampling") as bar:
-            for start in batches:
+        starts = range(0, n, SAMPLE_BATCH)
+        with wmplat.progress_bar(len(starts) * c.ddim_steps, "hyperdiffusion sampling") as bar:
+            for start in starts:
                 x = ddim_sample(self.predict_x0, noise[start:start + SAMPLE_BATCH],
                                 self.schedule, c.ddim_steps, bar.update)
                 out.append(self.standardizer.inverse(x))
