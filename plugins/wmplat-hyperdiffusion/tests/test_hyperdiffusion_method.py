@@ -149,20 +149,31 @@ def test_every_step_has_its_own_timestep_features():
 
 @pytest.mark.parametrize("kind", ["global", "tensor"])
 def test_standardised_weights_have_mean_0_and_std_1_and_come_back(field_zoo, kind):
-    layout = TokenLayout(field_zoo.param_spec)
     weights = field_zoo.train_weights()
-    standardizer = Standardizer(layout, weights, kind)
+    standardizer = Standardizer(field_zoo.param_spec, weights, kind)
     x = standardizer.forward(weights)
-    parts = layout.split(x) if kind == "tensor" else [x]
+    parts = [t.reshape(len(x), -1) for t in field_zoo.unflatten(x).values()] \
+        if kind == "tensor" else [x]
     for part in parts:
         assert abs(part.mean().item()) < 1e-5 and part.std(correction=0).item() == \
             pytest.approx(1, rel=1e-4)
     assert torch.allclose(standardizer.inverse(x), weights, atol=1e-6)
 
 
+def test_tensor_normalisation_standardises_each_tensor_and_skips_empty_ones():
+    spec = [("a", (4, 5)), ("empty", (0, 3)), ("b", (4,))]
+    g = torch.Generator().manual_seed(0)
+    weights = torch.cat([3 + 2 * torch.randn(6, 20, generator=g), torch.randn(6, 4, generator=g)],
+                        dim=1)
+    x = Standardizer(spec, weights, "tensor").forward(weights)
+    for part in (x[:, :20], x[:, 20:]):
+        assert abs(part.mean().item()) < 1e-5
+        assert part.std(correction=0).item() == pytest.approx(1, rel=1e-4)
+
+
 def test_no_normalisation_diffuses_the_raw_weights(field_zoo):
     weights = field_zoo.train_weights()
-    standardizer = Standardizer(TokenLayout(field_zoo.param_spec), weights, "none")
+    standardizer = Standardizer(field_zoo.param_spec, weights, "none")
     assert torch.equal(standardizer.forward(weights), weights)
 
 

@@ -7,6 +7,7 @@ sample: DDIM with eta = 0 from Gaussian noise. No permutation handling: HyperDif
 all start from one fitted field, so they share one alignment.
 """
 
+from math import prod
 from typing import Literal
 
 import torch
@@ -63,19 +64,20 @@ class HyperDiffusionConfig(BaseModel):
 
 
 class Standardizer:
-    """x -> (x - center) / scale per token, and back; center 0 and scale 1 for "none"."""
+    """x -> (x - center) / scale, and back: by one mean and std ("global"), by each parameter
+    tensor's ("tensor"), or not at all ("none")."""
 
-    def __init__(self, layout: TokenLayout, weights: torch.Tensor, kind: str):
-        self.layout = layout
+    def __init__(self, spec: list[tuple[str, tuple[int, ...]]], weights: torch.Tensor,
+                 kind: str):
         if kind == "none":
             self.center, self.scale = torch.zeros(1), torch.ones(1)
             return
-        parts = layout.split(weights) if kind == "tensor" else [weights]
-        sizes = layout.sizes if kind == "tensor" else [layout.num_params]
-        means = [part.mean() for part in parts]
-        stds = [part.std(correction=0).clamp_min(1e-12) for part in parts]
-        self.center = torch.cat([m.expand(s) for m, s in zip(means, sizes, strict=True)])
-        self.scale = torch.cat([d.expand(s) for d, s in zip(stds, sizes, strict=True)])
+        sizes = [prod(shape) for _, shape in spec] if kind == "tensor" else [weights.shape[1]]
+        sizes = [size for size in sizes if size > 0]
+        parts = torch.split(weights, sizes, dim=1)
+        self.center = torch.cat([p.mean().expand(s) for p, s in zip(parts, sizes, strict=True)])
+        self.scale = torch.cat([p.std(correction=0).clamp_min(1e-12).expand(s)
+                                for p, s in zip(parts, sizes, strict=True)])
 
     def forward(self, weights: torch.Tensor) -> torch.Tensor:
         return (weights - self.center) / self.scale
@@ -103,7 +105,7 @@ class HyperDiffusion(wmplat.Method):
         c = self.config
         weights = zoo.train_weights()
         self.layout = TokenLayout(zoo.param_spec, c.chunk)
-        self.standardizer = Standardizer(self.layout, weights, c.normalization)
+        self.standardizer = Standardizer(zoo.param_spec, weights, c.normalization)
         x = self.standardizer.forward(weights)
         self.schedule = Schedule(c.timesteps, c.beta_start, c.beta_end)
         # Module initialisation draws from the global generator: seed it in a private copy.
@@ -125,7 +127,8 @@ class HyperDiffusion(wmplat.Method):
         c = self.config
         optimizer = torch.optim.AdamW(self.denoiser.parameters(), lr=c.lr,
                                       weight_decay=c.weight_decay)
-        decay = torch.optim.lr_scheduler.StepLR(optimizer, c.lr_decay_every or c.steps + 1, 0.9)
+        every = c.lr_decay_every or c.steps + 1              # without a decay: never
+        decay = torch.optim.lr_scheduler.StepLR(optimizer, every, gamma=0.9)
         self.denoiser.train()
         tail = []
         with wmplat.progress_bar(c.steps, "hyperdiffusion fit", mininterval=1.0) as progress:
