@@ -18,7 +18,7 @@ from wmplat.testing import check_method, method_view, tiny_zoo  # noqa: E402
 
 torch.set_num_threads(1)
 
-# An occupancy field's shape: positional encoding of 2-D points (18 inputs), 3 hidden layers.
+# An occupancy field's shape: positional encoding of 2-D points (18 inputs), 2 hidden layers.
 FIELD_SPEC = [("fc1.weight", (16, 18)), ("fc1.bias", (16,)), ("fc2.weight", (16, 16)),
               ("fc2.bias", (16,)), ("fc3.weight", (1, 16)), ("fc3.bias", (1,))]
 TINY = {"width": 16, "layers": 1, "heads": 2, "steps": 20, "batch_size": 8, "timesteps": 50,
