@@ -12,10 +12,11 @@ def sha256(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_the_entry_point_registers_the_task_and_the_shape_metrics(cli):
+def test_the_entry_point_registers_the_method_the_task_and_the_shape_metrics(cli):
     listed = {r["name"]: r for r in cli.json("plugins", "--json")}
     mine = {name for name, r in listed.items() if r["package"] == "wmplat-hyperdiffusion"}
-    assert mine == {"shapes2d-field", *METRICS}
+    assert mine == {"hyperdiffusion", "shapes2d-field", *METRICS}
+    assert listed["hyperdiffusion"]["kind"] == "method"
     assert listed["shapes2d-field"]["kind"] == "dataset"
     assert all(listed[m]["kind"] == "metric" and listed[m]["status"] == "ok" for m in METRICS)
 
@@ -78,3 +79,16 @@ def test_the_leaderboard_shows_the_shape_columns(cli, evaluated):
     for column in ("chamfer_to_test_median", "chamfer_to_train_median", "mmd", "cov", "nna"):
         assert column in table
     assert "kappa" not in table     # error consistency: null in every row, no column
+
+
+def test_hyperdiffusion_evaluates_on_its_zoo_through_the_command_line(cli, cli_zoo,
+                                                                     tmp_path):
+    tiny = ["--set", "width=16", "--set", "layers=1", "--set", "heads=2", "--set", "steps=20",
+            "--set", "timesteps=50", "--set", "ddim_steps=10"]
+    cli("evaluate", "--method", "hyperdiffusion", "--zoo", "shapes2d-field", "--samples", "6",
+        "--results-dir", str(tmp_path), *tiny)
+    [row] = [r for r in cli.json("leaderboard", "--results-dir", str(tmp_path), "--format",
+                                 "json") if r["method"] == "hyperdiffusion"]
+    assert row["kind"] == "method" and row["n_samples"] == 6
+    assert row["config"]["steps"] == 20 and row["verdict"] == "no-power"
+    assert row["metrics"]["chamfer_to_train_median"] is not None

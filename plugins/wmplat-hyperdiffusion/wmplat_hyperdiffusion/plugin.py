@@ -1,10 +1,16 @@
-"""The entry point: registers the `shapes2d-field` task and the shape metrics.
-The method `hyperdiffusion` comes in a later version."""
+"""The entry point: registers the method `hyperdiffusion`, the `shapes2d-field` task and the
+shape metrics."""
 
 import wmplat
 
+from .method import HyperDiffusion
 from .metrics import ChamferToTest, ChamferToTrain, Coverage, MinimumMatching, NearestNeighbour
 from .task import Shapes2dField
+
+
+@wmplat.hookimpl
+def register_methods(register):
+    register(HyperDiffusion)
 
 
 @wmplat.hookimpl
