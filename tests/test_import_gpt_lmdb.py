@@ -210,6 +210,13 @@ BAD = {
             {"000002/ep001_it00001.pt": d["checkpoints"][KEY]})),
         "{src}/000001/runs.json: checkpoint key '000002/ep001_it00001.pt' is not "
         "000001/ep<EEE>_it<IIIII>.pt"),
+    "a fused folder without one of its runs": (
+        lambda src: edit_runs_json(src / "000003_000004", lambda d: d.pop("000004")),
+        "{src}/000003_000004/runs.json: no checkpoints of run 000004 (expected {{\"checkpoints\": "
+        "{{key: losses}}}}, or that under the run's name)"),
+    "a run in two folders": (
+        lambda src: shutil.copytree(src / "000001", src / "000001_000007"),
+        "{src}/000001_000007: run 000001 is also in {src}/000001; keep one copy"),
     "a truncated checkpoint": (
         lambda src: put(src / "000001", KEY, bytes(4 * 2409)),
         f"{{src}}/000001: {KEY} holds 9636 bytes, its element counts add up to 2410 float32 "
