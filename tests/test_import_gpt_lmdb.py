@@ -234,6 +234,10 @@ BAD = {
         lambda src: [shutil.rmtree(p) for p in list(src.iterdir())],
         "{src}: no finished run folder (a folder holding an LMDB, runs.json and DONE.txt); is "
         "it a G.pt checkpoint data set such as checkpoint_datasets/mnist?"),
+    "an LMDB lmdb cannot read": (
+        lambda src: (src / "000002" / "data.mdb").write_bytes(b"not an lmdb" * 1000),
+        "{src}/000002: cannot open its LMDB read-only ({src}/000002: MDB_INVALID: File is not "
+        "an LMDB file)"),
     "a folder that is not an LMDB": (
         lambda src: (src / "000002" / "data.mdb").unlink(),
         "{src}/000002: no data.mdb; a G.pt run folder is an LMDB"),
