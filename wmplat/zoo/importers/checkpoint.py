@@ -1,6 +1,6 @@
 """What a format reader gives for each checkpoint it finds."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -13,4 +13,5 @@ class Checkpoint:
     seed: int
     params: dict[str, torch.Tensor]    # the task's parameter names (after renaming)
     recorded_quality: float | None = None   # what the source says its test accuracy was
+    metadata: dict[str, float] = field(default_factory=dict)   # the manifest's record of it
     heldout: bool = False              # from --heldout-from: its run is heldout, whatever the draw

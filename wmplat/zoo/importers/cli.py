@@ -6,6 +6,7 @@ from pathlib import Path
 from ...errors import ConfigError
 from ...tasks.file import load_task_file
 from .checkpoint import Checkpoint
+from .gptlmdb import read_gpt_lmdb
 from .modelzoos import read_modelzoos
 from .smallcnnzoo import read_smallcnnzoo
 from .split import parse_runs
@@ -73,6 +74,15 @@ def read_source(src: Path, fmt: str, task, pattern: str | None, metadata: Path |
                 raise ConfigError(f"{option} is not for --format smallcnnzoo: its layout.csv "
                                   "lists the variables in the task's parameter order")
         checkpoints = read_smallcnnzoo(src, task.param_spec)
+    elif fmt == "gpt-lmdb":
+        for option, value in (("--pattern", pattern), ("--metadata", metadata),
+                              ("--rename", rename or None)):
+            if value is not None:
+                raise ConfigError(f"{option} is not for --format gpt-lmdb: each checkpoint's "
+                                  "_arch counts cut it into the task's state dict, in order")
+        # filled as the checkpoints are read, before the zoo's provenance is written
+        provenance["dropped_runs"] = dropped = []
+        checkpoints = read_gpt_lmdb(src, task, dropped)
     else:
         raise ConfigError(f"--format {fmt!r} is not known")
     return iter(checkpoints)

@@ -34,7 +34,7 @@ def read_statedict(src: Path, pattern: str | None, metadata: Path | None,
     renames = [parse_rename(item) for item in rename]
     matched = _matched_files(src, regex)
     rows = read_metadata(metadata, set(regex.groupindex)) if metadata else None
-    run_ids = _numbering([groups["run"] for _, groups in matched])
+    run_ids = number_runs([groups["run"] for _, groups in matched])
     for path, groups in matched:
         state, metric = load_state(path)
         meta = _metadata_row(rows, groups, path, metadata) if rows is not None else {}
@@ -101,7 +101,7 @@ def _matched_files(src: Path, regex: re.Pattern) -> list[tuple[Path, dict[str, s
     return matched
 
 
-def _numbering(runs: list[str]) -> dict[str, int]:
+def number_runs(runs: list[str]) -> dict[str, int]:
     """Run names as run numbers: themselves where all are integers, else 0, 1, ... in order."""
     distinct = sorted(set(runs))
     if all(r.isdigit() for r in distinct):

@@ -50,7 +50,7 @@ def import_zoo(checkpoints: Iterable[Checkpoint], task: FileTask, name: str,
     mismatch = compare_quality(found, quality, len(task.test_data()[1]))
     models = [{"id": f"run{c.run}-step{c.step}", "run": c.run, "step": c.step,
                "split": "heldout" if c.run in chosen else "train", "seed": c.seed,
-               "quality": q} for c, q in zip(found, quality, strict=True)]
+               "quality": q, "metadata": c.metadata} for c, q in zip(found, quality, strict=True)]
     split = {"seed": seed, "heldout_runs": chosen,
              **({"fraction": heldout} if heldout is not None else {}),
              **({"heldout_from": provenance["heldout_from"]} if "heldout_from" in provenance
