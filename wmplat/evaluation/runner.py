@@ -470,7 +470,8 @@ def score(samples: torch.Tensor, zoo: Zoo, cache: BehaviourCache,
     owner = {name: STATISTICS for name in RUNNER_NAMES}
     schema_fields = (*Result.model_fields, *Environment.model_fields)
     owner.update({name: SCHEMA for name in schema_fields})
-    for entry in load_plugins().metrics.entries():
+    metrics = load_plugins().metrics.entries()
+    for entry in metrics:
         stage(f"metric {entry.name}")
         values = _compute(entry, ctx)
         for name in [*values.summary, *values.per_sample]:
@@ -483,6 +484,9 @@ def score(samples: torch.Tensor, zoo: Zoo, cache: BehaviourCache,
         produced.append(("metric", entry.name, f"metric {entry.name!r} ({entry.provider})",
                          values.figures))
     if diagnostics is not None:
+        # a metric's declared names too: one it left out of this row is its column elsewhere
+        owner = {**{name: entry.name for entry in metrics
+                    for name in (*entry.cls.summary, *entry.cls.per_sample)}, **owner}
         for name in diagnostics.diagnostics.summary:
             if name in owner:
                 by = owner[name] if owner[name] in (STATISTICS, SCHEMA) else \
