@@ -22,7 +22,7 @@ def evaluation(default_zoo, tmp_path_factory):
 
 
 def judged(evaluation, samples):
-    _, values = score(samples, evaluation.zoo, evaluation.cache, None)
+    values = score(samples, evaluation.zoo, evaluation.cache, None).per_sample
     return judge(values, evaluation.null())
 
 
@@ -30,7 +30,7 @@ def baseline(evaluation, name, **config):
     entry = load_plugins().generators.get(name)
     cls = entry.cls
     config = cls.Config(**config).model_dump() if cls.Config else config
-    return generate(Job(name, "baseline", config, entry), evaluation.zoo, 48, seed=1)
+    return generate(Job(name, "baseline", config, entry), evaluation.zoo, 48, seed=1).samples
 
 
 def test_replicas_memorize(evaluation):

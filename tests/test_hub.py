@@ -252,6 +252,22 @@ def test_pushes_merge_and_the_same_result_is_one_row(cli, hub, results_dirs):
     assert sorted(sigmas) == [0.01, 0.05, 0.1]
 
 
+def test_figures_stored_with_rows_stay_local(cli, hub, results_dirs, tmp_path):
+    import wmplat
+    from wmplat.evaluation.plugin_figures import RowFigure, write_figures
+
+    first = tmp_path / "wmplat-results"
+    shutil.copytree(results_dirs[0], first)
+    [row] = first.rglob("replica/*/result.json")
+    png = b"\x89PNG\r\n\x1a\n" + bytes(8)
+    write_figures(row.parent, [RowFigure(wmplat.Figure("grid", "a grid", png), "metric", "g")])
+    cli("leaderboard", "push", "--repo", RESULTS_REPO, "--results-dir", str(first))
+    files = hub.files(RESULTS_REPO)
+    assert not [p for p in files if "figure" in p]
+    rows = cli.json("leaderboard", "--format", "json", "--results-dir", str(first))
+    assert len([p for p in files if p.startswith("results/")]) == len(rows)
+
+
 def test_evaluate_pushes_when_asked(cli, hub, results_dirs):
     first, _ = results_dirs
     out = cli("evaluate", "--method", "replica", "--samples", "8", "--results-dir", str(first),

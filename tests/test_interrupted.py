@@ -11,6 +11,8 @@ from conftest import Cli
 from killing import KILLED, renames, run_killed_cli
 from safetensors.torch import load_file
 
+from wmplat.evaluation.store import read_row
+
 ARGS = ["evaluate", "--method", "copycat", "--samples", "4"]
 
 
@@ -91,3 +93,49 @@ def test_every_row_is_whole_at_every_kill_point(clean, tmp_path):
             if not any(part.startswith(".") for part in path.relative_to(folder).parts):
                 assert (path.parent / "result.json").is_file()
                 assert torch.is_tensor(next(iter(load_file(path).values())))
+
+
+# --- a row with figures (a method's diagnostics) ------------------------------------------
+
+DIAGNOSED = ["evaluate", "--method", "diagnosed", "--samples", "4"]
+
+
+def with_figures(folder):
+    """stored(folder), and every figure file's bytes."""
+    files = {str(p.relative_to(folder)): p.read_bytes()
+             for p in (folder / "wmplat-results").rglob("figures/*")}
+    return stored(folder), files
+
+
+@pytest.fixture(scope="module")
+def diagnosed(install_plugin, tmp_path_factory, default_zoo):
+    """The environment that installs wmplat-diagnosed, and one whole evaluation of it."""
+    env = {**install_plugin("wmplat-diagnosed"), "WMPLAT_QUIET": "1"}
+    folder = tmp_path_factory.mktemp("diagnosed")
+    Cli(folder)(*DIAGNOSED, env=env)
+    rows, files = with_figures(folder)
+    assert [f for f in files if f.endswith("figures/self-check.png")], files
+    return env, folder, (rows, files)
+
+
+@pytest.mark.parametrize("kill_at, force", [(2, False), (3, False), (4, True)])
+def test_a_row_with_figures_killed_as_it_is_written_resumes_whole(diagnosed, tmp_path, kill_at,
+                                                                   force):
+    """The figures are written inside the row's temporary folder: a kill before, between or
+    after its renames leaves the row whole or absent (or moved aside, when replaced), and the
+    rerun gives identical rows and figures. Rename 1 moves fresh's row in, 2 the method's (its
+    temporary folder holds the figures); with --force, 3 moves the old method row aside and 4
+    the new one in."""
+    env, evaluated, clean = diagnosed
+    if force:
+        shutil.copytree(evaluated / "wmplat-results", tmp_path / "wmplat-results")
+    killed = run_killed_cli([*DIAGNOSED, *(["--force"] if force else [])], kill_at,
+                            cwd=tmp_path, env=env)
+    assert killed.returncode == KILLED, killed.stderr
+    for index in (tmp_path / "wmplat-results").rglob("figures.json"):
+        if not any(part.startswith(".") for part in index.relative_to(tmp_path).parts):
+            read_row(index.parent)            # what is visible is whole
+    resumed = Cli(tmp_path)(*DIAGNOSED, env=env, ok=False)
+    assert resumed.returncode == 0 and "Traceback" not in resumed.stderr, resumed.stderr
+    assert with_figures(tmp_path) == clean
+    assert litter(tmp_path) == []

@@ -202,7 +202,33 @@ class StrictOptions(Honest):
     Config = StrictConfig
 
 
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(16)     # the signature is what the runner checks
+
+
+class Diagnosed(Honest):
+    name = "diagnosed"
+
+    def diagnostics(self, seed):
+        return wmplat.Diagnostics(summary={"self_r2": 0.5},
+                                  figures=[wmplat.Figure("fit", "how it fits", PNG)])
+
+
+class BadDiagnostics(Honest):
+    name = "bad-diagnostics"
+
+    def diagnostics(self, seed):
+        return wmplat.Diagnostics(summary={"self_r2": float("inf")})
+
+
+class DiagnosticsOfAnotherType(Honest):
+    name = "diagnostics-dict"
+
+    def diagnostics(self, seed):
+        return {"self_r2": 0.5}
+
+
 def test_good_methods_keep_the_contract():
+    check_method(Diagnosed)
     samples = check_method(Honest)
     assert samples.shape == (4, tiny_zoo().num_params)
     check_method(StrictOptions, options={"sigma": 0.2})
@@ -218,6 +244,8 @@ def test_good_methods_keep_the_contract():
     (AsksForHeldout, "fit asked its zoo for the heldout split"),
     (FindsHeldout, "samples copy heldout models"),
     (LaxOptions, "accepted the unknown option 'wmplat_contract_no_such_option'"),
+    (BadDiagnostics, "diagnostics: .*returned diagnostic 'self_r2' = inf; expected a finite"),
+    (DiagnosticsOfAnotherType, r"returned dict from diagnostics\(\), expected wmplat.Diagnostics"),
 ])
 def test_a_method_that_breaks_the_contract_fails_saying_how(method, message):
     with pytest.raises(AssertionError, match=message):
@@ -293,7 +321,35 @@ class StdSummary(Spread):
                                    summary={"spread_median": float(d.std())})
 
 
-@pytest.mark.parametrize("metric", [Accuracy, MaxSimilarity, MinL2, AlignedL2, Spread])
+class Drawn(Spread):
+    name = "drawn"
+
+    def compute(self, ctx):
+        values = super().compute(ctx)
+        return wmplat.MetricValues(values.per_sample, values.summary,
+                                   [wmplat.Figure("spread", "the spread", PNG)])
+
+
+class DrawsGIF(Spread):
+    name = "draws-gif"
+
+    def compute(self, ctx):
+        values = super().compute(ctx)
+        return wmplat.MetricValues(values.per_sample, values.summary,
+                                   [wmplat.Figure("spread", "the spread", b"GIF89a")])
+
+
+class DrawsAtRandom(Spread):
+    name = "draws-at-random"
+
+    def compute(self, ctx):
+        values = super().compute(ctx)
+        noise = bytes(torch.randint(256, (8,), dtype=torch.uint8).tolist())
+        return wmplat.MetricValues(values.per_sample, values.summary,
+                                   [wmplat.Figure("spread", "the spread", PNG + noise)])
+
+
+@pytest.mark.parametrize("metric", [Accuracy, MaxSimilarity, MinL2, AlignedL2, Spread, Drawn])
 def test_good_metrics_keep_the_contract(metric):
     check_metric(metric)
 
@@ -307,6 +363,8 @@ def test_metrics_keep_the_contract_on_a_zoo_with_symmetry():
     (RelativeSpread, "on exact copies of train checkpoints: .*NaN in per-sample 'spread'"),
     (RandomSpread, "two computations on the same samples differ"),
     (StdSummary, "on a single sample: .*summary 'spread_median' = nan"),
+    (DrawsGIF, "returned figure 'spread' whose png is not a PNG image"),
+    (DrawsAtRandom, "two computations on the same samples differ"),
 ])
 @pytest.mark.filterwarnings("ignore:std.*degrees of freedom")
 def test_a_metric_that_breaks_the_contract_fails_saying_how(metric, message):

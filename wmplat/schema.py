@@ -246,3 +246,38 @@ class Result(StrictModel):
         if not CONFIG_HASH.match(value):
             raise ValueError("must be 12 lowercase hex digits")
         return value
+
+
+# --- a row's figures (figures.json beside result.json) -------------------------------------
+
+FIGURE_CAPTION_MAX = 2000
+
+
+class FigureRecord(StrictModel):
+    """One figure a plugin returned for the row: its file is figures/NAME.png."""
+
+    name: Name
+    caption: str = Field(min_length=1, max_length=FIGURE_CAPTION_MAX)
+    kind: Literal["metric", "method", "baseline"]     # what made it
+    producer: Name                                   # the metric's or the method's name
+    sha256: str
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        if not SHA256.match(value):
+            raise ValueError("must be 64 lowercase hex digits")
+        return value
+
+
+class FigureIndex(StrictModel):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    figures: list[FigureRecord] = Field(min_length=1)
+
+    @field_validator("figures")
+    @classmethod
+    def _distinct(cls, figures: list[FigureRecord]) -> list[FigureRecord]:
+        names = [f.name.lower() for f in figures]
+        if len(set(names)) != len(names):
+            raise ValueError("figure names are not distinct (ignoring case)")
+        return figures

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from pydantic import ValidationError
@@ -25,8 +25,9 @@ from ..engine.budget import megabytes_setting
 from ..engine.progress import stage, stages, status
 from ..errors import ConfigError, PluginError, ResultError
 from ..measures import RUNNER_NAMES, RUNNER_PER_SAMPLE
-from ..method import Method
+from ..method import Diagnostics, Method
 from ..metric import BehaviourCache, EvalContext, MetricValues
+from ..names import NAME_RULE, is_name
 from ..plugins import Plugins, load_plugins
 from ..plugins.registry import Entry
 from ..report.preview import heatmap_preview
@@ -44,6 +45,7 @@ from .defaults import (
     SAMPLE_MEMORY_ENV,
 )
 from .heldout_copies import copy_radius, heldout_l2, is_copy, train_separation
+from .plugin_figures import RowFigure, check_figures, row_figures
 from .statistics import judge
 from .store import (
     RESULT,
@@ -200,11 +202,12 @@ TRAIN_REFERENCE = Job(TRAIN, "reference", {})    # the train runs, each against 
 
 
 def _shows_stages(compute):
-    """Wraps `Evaluation._compute`: the row's stages (fit, sample, each metric, judging) are
-    shown as they start (wmplat.progress)."""
+    """Wraps `Evaluation._compute`: the row's stages (fit, sample, diagnostics for a method
+    that has them, each metric, judging) are shown as they start (wmplat.progress)."""
     @functools.wraps(compute)
     def run(self, job: Job, folder: Path) -> Result:
-        total = (0 if job.is_reference else 2) + len(applicable_metrics(self.zoo)) + 1
+        own = 0 if job.is_reference else 2 + has_diagnostics(job.entry.cls)
+        total = own + len(applicable_metrics(self.zoo)) + 1
         with stages(job.label, total):
             return compute(self, job, folder)
     return run
@@ -302,9 +305,10 @@ class Evaluation:
         start = time.perf_counter()
         if job.is_reference:
             samples, runs = final_checkpoints(self.zoo, "heldout" if job is REFERENCE else "train")
+            diagnostics = None
         else:
-            samples, runs = generate(job, self.zoo, self.n_samples, self.seed), None
-        summary, per_sample = score(samples, self.zoo, self.cache, runs)
+            (samples, diagnostics), runs = generate(job, self.zoo, self.n_samples, self.seed), None
+        summary, per_sample, figures = score(samples, self.zoo, self.cache, runs, diagnostics)
         verdict, statistics = self._judge(job, samples, runs, per_sample)
         preview = heatmap_preview(samples, self.zoo.train_weights(), self.zoo.param_spec,
                                   self.zoo.task.permutation_groups, self._own_run(runs))
@@ -316,7 +320,7 @@ class Evaluation:
             metrics=Metrics(**summary, **statistics), verdict=verdict,
             environment=environment(), created_at=datetime.now(UTC),
             wall_seconds=round(time.perf_counter() - start, 3))
-        write_result(folder, result, per_sample, preview)
+        write_result(folder, result, per_sample, preview, figures)
         if job is REFERENCE:
             self._null = per_sample
         status(f"  {verdict or 'done'} in {result.wall_seconds:.1f}s -> {folder / RESULT}")
@@ -356,20 +360,66 @@ def final_checkpoints(zoo: Zoo, split: str) -> tuple[torch.Tensor, torch.Tensor]
     return weights[index], torch.tensor([units[i] for i in index])
 
 
-def generate(job: Job, zoo: Zoo, n: int, seed: int) -> torch.Tensor:
-    """Build, fit and sample the method; check what it returns."""
+class Reported(NamedTuple):
+    """A method's diagnostics as the runner checked them, and who reported them."""
+
+    who: str
+    kind: str
+    name: str
+    diagnostics: Diagnostics
+
+
+class Generated(NamedTuple):
+    samples: torch.Tensor
+    diagnostics: Reported | None
+
+
+def generate(job: Job, zoo: Zoo, n: int, seed: int) -> Generated:
+    """Build, fit and sample the method, then ask for its diagnostics if it has any; check
+    what it returns."""
     who = f"{job.kind} {job.name!r} ({job.entry.provider})"
     try:
         method = job.entry.cls(**job.config)
         stage("fit")
         method.fit(zoo.without_heldout(), seed)
         stage("sample")
-        samples = method.sample(n, seed)
+        samples = check_samples(method.sample(n, seed), n, zoo.num_params, who)
+        diagnostics = None
+        if has_diagnostics(job.entry.cls):
+            stage("diagnostics")
+            diagnostics = check_diagnostics(method.diagnostics(seed), who)
     except (ConfigError, PluginError):
         raise
     except Exception as exc:
         raise PluginError(f"{who} failed: {type(exc).__name__}: {exc}") from exc
-    return check_samples(samples, n, zoo.num_params, who)
+    reported = None if diagnostics is None else Reported(who, job.kind, job.name, diagnostics)
+    return Generated(samples, reported)
+
+
+def has_diagnostics(cls: type[Method]) -> bool:
+    """Whether a method class measures itself (overrides `Method.diagnostics`)."""
+    return getattr(cls, "diagnostics", Method.diagnostics) is not Method.diagnostics
+
+
+def check_diagnostics(value: Any, who: str) -> Diagnostics | None:
+    """What `diagnostics()` returned: None, or a Diagnostics whose summary names are names,
+    whose values are finite or None, and whose figures are valid; else a PluginError."""
+    if value is None:
+        return None
+    if not isinstance(value, Diagnostics):
+        raise PluginError(f"{who} returned {type(value).__name__} from diagnostics(), expected "
+                          "wmplat.Diagnostics or None")
+    if not isinstance(value.summary, dict):
+        raise PluginError(f"{who} returned a diagnostics summary of type "
+                          f"{type(value.summary).__name__}; expected a dict {{name: float or "
+                          "None}}")
+    for name in value.summary:
+        if not is_name(name):
+            raise PluginError(f"{who} returned diagnostic {name!r}, which is not a valid name: "
+                              f"{NAME_RULE}")
+    check_summary_values(value.summary, who, "diagnostic")
+    check_figures(value.figures, who)
+    return value
 
 
 def check_samples(samples: Any, n: int, num_params: int, who: str) -> torch.Tensor:
@@ -399,18 +449,30 @@ def check_samples(samples: Any, n: int, num_params: int, who: str) -> torch.Tens
     return samples.float().contiguous()
 
 
+class Scores(NamedTuple):
+    summary: dict[str, float | None]
+    per_sample: dict[str, torch.Tensor]
+    figures: list[RowFigure]
+
+
+STATISTICS, SCHEMA = "wmplat's statistics", "the result schema"
+
+
 def score(samples: torch.Tensor, zoo: Zoo, cache: BehaviourCache,
-          sample_runs: torch.Tensor | None) -> tuple[dict, dict[str, torch.Tensor]]:
-    """Run every registered metric; return (summary values, per-sample values)."""
+          sample_runs: torch.Tensor | None, diagnostics: Reported | None = None) -> Scores:
+    """Run every registered metric and add the method's diagnostics; return the summary
+    values, per-sample values and figures of the row."""
     ctx = EvalContext(samples=samples, zoo=zoo, cache=cache, sample_runs=sample_runs)
     summary: dict[str, float | None] = {}
     per_sample: dict[str, torch.Tensor] = {}
+    produced = []
     # names a metric may not use: the statistics', and the row's own fields (CSV columns)
-    owner = {name: "wmplat's statistics" for name in RUNNER_NAMES}
+    owner = {name: STATISTICS for name in RUNNER_NAMES}
     schema_fields = (*Result.model_fields, *Environment.model_fields)
-    owner.update({name: "the result schema" for name in schema_fields})
+    owner.update({name: SCHEMA for name in schema_fields})
     applicable = applicable_metrics(zoo)
-    for entry in load_plugins().metrics.entries():
+    metrics = load_plugins().metrics.entries()
+    for entry in metrics:
         if entry in applicable:
             stage(f"metric {entry.name}")
             values = _compute(entry, ctx)
@@ -423,7 +485,22 @@ def score(samples: torch.Tensor, zoo: Zoo, cache: BehaviourCache,
             owner[name] = entry.name
         summary.update(values.summary)
         per_sample.update(values.per_sample)
-    return summary, per_sample
+        produced.append(("metric", entry.name, f"metric {entry.name!r} ({entry.provider})",
+                         values.figures))
+    if diagnostics is not None:
+        # a metric's declared names too: one it left out of this row is its column elsewhere
+        owner = {**{name: entry.name for entry in metrics
+                    for name in (*entry.cls.summary, *entry.cls.per_sample)}, **owner}
+        for name in diagnostics.diagnostics.summary:
+            if name in owner:
+                by = owner[name] if owner[name] in (STATISTICS, SCHEMA) else \
+                    f"metric {owner[name]!r}"
+                raise PluginError(f"{diagnostics.who} returned diagnostic {name!r}, a name "
+                                  f"{by} reports; name it otherwise")
+        summary.update(diagnostics.diagnostics.summary)
+        produced.append((diagnostics.kind, diagnostics.name, diagnostics.who,
+                         diagnostics.diagnostics.figures))
+    return Scores(summary, per_sample, row_figures(produced))
 
 
 def applicable_metrics(zoo: Zoo) -> list[Entry]:
@@ -462,12 +539,17 @@ def _compute(entry: Entry, ctx: EvalContext):
             raise PluginError(f"{who} returned per-sample {name!r} that is not a tensor [{n}]")
         if torch.isnan(tensor).any():
             raise PluginError(f"{who} returned NaN in per-sample {name!r}")
-    for name, value in values.summary.items():
+    check_summary_values(values.summary, who, "summary")
+    check_figures(values.figures, who)
+    return values
+
+
+def check_summary_values(summary: dict, who: str, what: str) -> None:
+    for name, value in summary.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or not math.isfinite(value)):
-            raise PluginError(f"{who} returned summary {name!r} = {value!r}; expected a finite "
+            raise PluginError(f"{who} returned {what} {name!r} = {value!r}; expected a finite "
                               "number or None")
-    return values
 
 
 def environment() -> Environment:

@@ -1,6 +1,7 @@
 """Stored results: one folder per result, `result.json` (the leaderboard row) beside
-`per_sample.safetensors` (every sample's metric values, read only by figures and analysis) and
-`preview.safetensors` (the heatmap's extract).
+`per_sample.safetensors` (every sample's metric values, read only by figures and analysis),
+`preview.safetensors` (the heatmap's extract) and, when plugins drew any, `figures.json` with
+`figures/NAME.png` (wmplat/evaluation/plugin_figures.py).
 
 A row's folder is one unit: written whole into a temporary folder and moved into place at once,
 and read back whole (`read_row`) and checked before anything reuses it.
@@ -12,12 +13,21 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..engine.atomic import atomic_folder, folder_lock
 from ..errors import ResultError
 from ..schema import Result, check_schema_version, parse_model
+from .plugin_figures import (
+    FIGURES_DIR,
+    FIGURES_INDEX,
+    RowFigure,
+    is_figures_folder,
+    read_figures,
+    write_figures,
+)
 
 RESULT = "result.json"
 PER_SAMPLE = "per_sample.safetensors"
@@ -78,17 +88,18 @@ def zoo_key(zoo: str, revision: str | None) -> str:
     return f"{zoo}@{(revision or 'unversioned')[:16]}"
 
 
-ROW_FILES = (RESULT, PER_SAMPLE, PREVIEW)
+ROW_FILES = (RESULT, PER_SAMPLE, PREVIEW, FIGURES_INDEX)
 
 
 def is_row_folder(folder: Path) -> bool:
     """Whether `folder` holds nothing but a row's files, so that wmplat may replace it."""
     return folder.is_dir() and not folder.is_symlink() and all(
-        p.name in ROW_FILES and p.is_file() and not p.is_symlink() for p in folder.iterdir())
+        (p.name in ROW_FILES and p.is_file() and not p.is_symlink())
+        or (p.name == FIGURES_DIR and is_figures_folder(p)) for p in folder.iterdir())
 
 
 def write_result(folder: Path, result: Result, per_sample: dict,
-                 preview: dict | None = None) -> None:
+                 preview: dict | None = None, figures: Sequence[RowFigure] = ()) -> None:
     """Write a row's files into a temporary folder and move it onto `folder` at once."""
     from safetensors import SafetensorError
     from safetensors.torch import save_file
@@ -99,6 +110,7 @@ def write_result(folder: Path, result: Result, per_sample: dict,
                 tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
                 if tensors:
                     save_file(tensors, tmp / name)
+            write_figures(tmp, list(figures))
             (tmp / RESULT).write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
     except (OSError, SafetensorError) as exc:
         raise ResultError(f"cannot write the result {folder}: {_reason(exc)}; free space or "
@@ -140,9 +152,9 @@ def prepare_results_dir(results_dir: Path) -> None:
 
 def read_row(folder: Path, per_sample_names: set[str] | None = None
              ) -> tuple[Result, dict]:
-    """A stored row and its per-sample values, checked as one unit: the schema, the files, and
-    one finite value per sample in every tensor (`per_sample_names`, if given: exactly these).
-    Raises ResultError naming what does not check out."""
+    """A stored row and its per-sample values, checked as one unit: the schema, the files, one
+    finite value per sample in every tensor (`per_sample_names`, if given: exactly these), and
+    its figures against their index. Raises ResultError naming what does not check out."""
     import torch
 
     result = read_result(folder / RESULT)
@@ -159,6 +171,7 @@ def read_row(folder: Path, per_sample_names: set[str] | None = None
         if tensor.is_floating_point() and torch.isnan(tensor).any():
             raise ResultError(f"{folder / PER_SAMPLE}: {name!r} holds NaN")
     read_preview(folder)
+    read_figures(folder)
     return result, values
 
 

@@ -2,8 +2,11 @@
 similarity, histograms of min L2 to the training set, parameter heatmaps) in one self-contained
 page: images embedded as PNG, no script, no external asset.
 
-Rendered from stored results only (rows, per-sample values, previews), with the leaderboard's
-rows, order and columns; the same results give the same bytes.
+After them, the figures plugins stored with each row (a metric's, a method's diagnostics), with
+the row's label and the plugin's caption.
+
+Rendered from stored results only (rows, per-sample values, previews, plugin figures), with the
+leaderboard's rows, order and columns; the same results give the same bytes.
 """
 
 import base64
@@ -19,6 +22,7 @@ import numpy as np
 from .. import __version__
 from ..engine.atomic import write_text_atomic
 from ..errors import ResultError
+from ..evaluation.plugin_figures import StoredFigure, read_figures
 from ..evaluation.statistics import CATEGORIES
 from ..evaluation.store import (
     PER_SAMPLE,
@@ -81,6 +85,9 @@ def _zoo_section(rows: list[Result], folders: dict[int, Path], numbers: Iterator
         parts.append(_histogram_figure(zoo, series, next(numbers)))
     if previews := _previews(rows, series, folders):
         parts.append(_heatmap_figure(zoo, previews, next(numbers)))
+    for row, name in zip(rows, names, strict=True):
+        parts += [_plugin_figure_html(zoo, name, f, next(numbers))
+                  for f in read_figures(folders[id(row)])]
     if missing := [n for n, s in zip(names, series, strict=True) if not s.values]:
         parts.append(f'<p class="key">No per-sample values stored for {_e(", ".join(missing))}'
                      "; the figures leave them out.</p>")
@@ -265,6 +272,17 @@ def _figure_html(kind: str, zoo: str, fig, number: int, caption: str) -> str:
             "</figure>")
 
 
+def _plugin_figure_html(zoo: str, row: str, figure: StoredFigure, number: int) -> str:
+    data = base64.b64encode(figure.png).decode("ascii")
+    return (f'<figure id="figure-{number}" data-kind="plugin" data-zoo="{_e(zoo)}" '
+            f'data-row="{_e(row)}" data-name="{_e(figure.name)}">\n'
+            f'<img src="data:image/png;base64,{data}" '
+            f'alt="{_e(figure.name)}, by {figure.kind} {_e(figure.producer)}, of {_e(row)}">\n'
+            f"<figcaption><b>Figure {number}.</b> <b>{_e(row)}</b>: {_e(figure.caption.strip())}"
+            f' <span class="by">({_e(figure.name)}, by {figure.kind} '
+            f"{_e(figure.producer)})</span></figcaption>\n</figure>")
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-") or "zoo"
 
@@ -328,6 +346,7 @@ p.invalid { background: #8e1b12; color: #fff; font-weight: bold; padding: 8px 12
 figure { margin: 26px 0 10px; }
 figure img { display: block; max-width: 100%; height: auto; margin: 0 auto; }
 figcaption { font-size: 13.5px; color: #333; margin-top: 6px; }
+figcaption .by { color: #666; font-size: 12px; }
 footer { margin-top: 36px; padding-top: 10px; border-top: 1px solid #ccc; font-size: 12.5px;
   color: #555; }
 """

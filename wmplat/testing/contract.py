@@ -18,7 +18,13 @@ import torch
 from ..engine.alignment import _permute_param, check_groups
 from ..errors import ConfigError, WmplatError, ZooError
 from ..evaluation.heldout_copies import copy_radius, heldout_l2, is_copy
-from ..evaluation.runner import _compute, check_samples, validate_config
+from ..evaluation.runner import (
+    _compute,
+    check_diagnostics,
+    check_samples,
+    has_diagnostics,
+    validate_config,
+)
 from ..method import Method, random_generator
 from ..metric import BehaviourCache, EvalContext, Metric
 from ..plugins import HOOKS, RESERVED_NAMES, _invalid, load_plugins
@@ -43,7 +49,9 @@ def check_method(cls: type[Method], zoo: Zoo | None = None, *,
     ConfigError; samples a float32 tensor [n, num_params], finite, within wmplat's limits;
     fit never asks for the heldout split and no sample copies a heldout model; the same seed
     gives the same samples whatever the global random state; with `stochastic`, another
-    sample seed gives other samples (pass False for a method that samples deterministically).
+    sample seed gives other samples (pass False for a method that samples deterministically);
+    a method with `diagnostics` returns what the runner takes (None or a valid
+    wmplat.Diagnostics), called after `sample` with the same seed as the runner calls it.
     """
     kind = "baseline" if isinstance(cls, type) and getattr(cls, "kind", "") == "baseline" \
         else "method"
@@ -55,7 +63,7 @@ def check_method(cls: type[Method], zoo: Zoo | None = None, *,
     zoo = _full_zoo(zoo)
     samples, other = _fit_and_sample(entry, config, zoo, n, seed, [seed, seed + 1], 1)
     _check_no_heldout_copies(f"{kind} {cls.name!r}", samples, zoo)
-    [again] = _fit_and_sample(entry, config, zoo, n, seed, [seed], 2)
+    [again] = _fit_and_sample(entry, config, zoo, n, seed, [seed], 2, diagnose=True)
     assert torch.equal(samples, again), (
         f"{kind} {cls.name!r}: fit and sample with seed {seed} twice gave different samples; "
         "take every random draw from `seed` (wmplat.random_generator(seed)), never from global "
@@ -75,9 +83,9 @@ def check_metric(cls: type[Metric], zoo: Zoo | None = None, *, n: int = 6,
     identical samples, and weights far from every checkpoint.
 
     Checks: a valid class and names; that it applies to the zoo's task (`applies_to`); every
-    declared name returned, nothing undeclared;
-    per-sample tensors [n] without NaN; summaries finite or None; the same inputs give the
-    same values.
+    declared name returned, nothing undeclared; per-sample tensors [n] without NaN; summaries
+    finite or None; figures valid (what the runner takes: wmplat.Figure, named, captioned, PNG
+    within the size limit); the same inputs give the same values.
     """
     _check_class(cls, "metric")
     for attr in ("per_sample", "summary"):
@@ -184,10 +192,11 @@ def _check_unknown_option_refused(entry: Entry, config: dict[str, Any]) -> None:
 
 
 def _fit_and_sample(entry: Entry, config: dict[str, Any], zoo: Zoo, n: int, fit_seed: int,
-                    sample_seeds: list[int], global_seed: int) -> list[torch.Tensor]:
+                    sample_seeds: list[int], global_seed: int,
+                    diagnose: bool = False) -> list[torch.Tensor]:
     """A fresh instance fitted as the runner does, then sampled with each seed in turn, the
     global random state set to `global_seed` first (restored afterwards), so that depending
-    on it shows."""
+    on it shows; with `diagnose`, its diagnostics checked after the last sample."""
     who = f"{entry.kind} {entry.name!r}"
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(global_seed)
@@ -202,6 +211,9 @@ def _fit_and_sample(entry: Entry, config: dict[str, Any], zoo: Zoo, n: int, fit_
         except Exception as exc:
             raise AssertionError(f"{who}: fit raised {type(exc).__name__}: {exc}") from exc
         drawn = [_expect(lambda s=s: method.sample(n, s), f"{who}: sample") for s in sample_seeds]
+        if diagnose and has_diagnostics(entry.cls):
+            _expect(lambda: check_diagnostics(method.diagnostics(sample_seeds[-1]), who),
+                    f"{who}: diagnostics")
     return [_checked_samples(samples, n, zoo, who) for samples in drawn]
 
 
@@ -252,7 +264,8 @@ def _same_values(a, b) -> bool:
         return x == y or (math.isinf(x) and x == y)
     return (a.per_sample.keys() == b.per_sample.keys() and a.summary.keys() == b.summary.keys()
             and all(same(a.per_sample[k], b.per_sample[k]) for k in a.per_sample)
-            and all(same(a.summary[k], b.summary[k]) for k in a.summary))
+            and all(same(a.summary[k], b.summary[k]) for k in a.summary)
+            and a.figures == b.figures)
 
 
 def _check_judging(task: Task, weights: torch.Tensor) -> None:
