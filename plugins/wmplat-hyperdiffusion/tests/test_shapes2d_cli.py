@@ -3,6 +3,8 @@
 import hashlib
 import json
 
+import pytest
+import torch
 from safetensors.torch import load_file
 
 METRICS = {"chamfer_to_train", "chamfer_to_test", "mmd", "cov", "nna"}
@@ -25,7 +27,7 @@ def test_the_zoo_is_split_by_run_one_field_per_run(cli_zoo):
     manifest = json.loads((cli_zoo / "manifest.json").read_text())
     models = manifest["models"]
     assert manifest["task"] == "shapes2d-field"
-    assert manifest["provenance"]["task_version"] == "1-tiny"
+    assert manifest["provenance"]["task_version"] == "2-tiny"
     sizes = [p["shape"] for p in manifest["param_spec"]]
     assert sum(s[0] * (s[1] if len(s) == 2 else 1) for s in sizes) == 2753
     train = [m["run"] for m in models if m["split"] == "train"]
@@ -61,6 +63,23 @@ def test_a_noise_evaluation_scores_every_row_with_the_shape_metrics(evaluated):
             < 1e-6
         # 8 heldout runs are fewer than the 19 a conformal test at 0.05 needs
         assert row["verdict"] == "no-power"
+
+
+def test_noise_runs_at_the_raw_sigmas_and_at_one_relative_to_the_zoos_weight_scale(
+        cli_zoo, evaluated):
+    manifest = json.loads((cli_zoo / "manifest.json").read_text())
+    weights = load_file(cli_zoo / "weights.safetensors")
+    train = [m["split"] == "train" for m in manifest["models"]]
+    flat = torch.cat([weights[p["name"]][train].flatten(1) for p in manifest["param_spec"]],
+                     dim=1)
+    scale = manifest["provenance"]["baseline_settings"]["noise"][2]["weight_scale"]
+    assert scale == pytest.approx(1 / float(flat.double().std()), rel=1e-3)
+    assert {"noise(sigma=0.02)", "noise(sigma=0.04)",
+            f"noise(sigma=0.1,weight_scale={scale})"} <= set(evaluated)
+    # sigma 0.1 on the scaled weights is 0.1 / scale on the raw ones: min L2 ~ that * sqrt(P)
+    row, _ = evaluated[f"noise(sigma=0.1,weight_scale={scale})"]
+    expected = 0.1 / scale * flat.shape[1] ** 0.5
+    assert row["metrics"]["min_l2_median"] == pytest.approx(expected, rel=0.05)
 
 
 def test_replicas_draw_exactly_the_training_shapes(evaluated):
