@@ -1,13 +1,16 @@
 """End to end through the real command line, on the tiny test zoo."""
 
+import base64
 import hashlib
 import json
+import re
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
 METRICS = {"chamfer_to_train", "chamfer_to_test", "mmd", "cov", "nna"}
+FIGURES = ("nearest-train-shapes", "cd-to-train-histogram")
 
 
 def sha256(path) -> str:
@@ -91,6 +94,16 @@ def test_replicas_draw_exactly_the_training_shapes(evaluated):
     assert fresh["metrics"]["chamfer_to_train_median"] > 0
 
 
+def test_every_row_stores_the_two_shape_figures(evaluated):
+    for label, (_, folder) in evaluated.items():
+        index = json.loads((folder / "figures.json").read_text())["figures"]
+        assert {(f["name"], f["kind"], f["producer"]) for f in index} == {
+            (name, "metric", "chamfer_to_train") for name in FIGURES}, label
+        for name in FIGURES:
+            png = (folder / "figures" / f"{name}.png").read_bytes()
+            assert png.startswith(b"\x89PNG") and len(png) < 200_000, (label, name)
+
+
 def test_the_leaderboard_shows_the_shape_columns(cli, evaluated):
     _, folder = evaluated["replica"]
     results = folder.parents[2]
@@ -111,3 +124,16 @@ def test_hyperdiffusion_evaluates_on_its_zoo_through_the_command_line(cli, cli_z
     assert row["kind"] == "method" and row["n_samples"] == 6
     assert row["config"]["steps"] == 20 and row["verdict"] == "no-power"
     assert row["metrics"]["chamfer_to_train_median"] is not None
+    # the method's row has the shape figures, and the HTML report shows them under its label
+    [folder] = [p.parent for p in tmp_path.glob("shapes2d-field*/hyperdiffusion/*/result.json")]
+    page = tmp_path / "report.html"
+    cli("leaderboard", "--results-dir", str(tmp_path), "--format", "html", "--output",
+        str(page))
+    html = page.read_text()
+    label = next(r for r in re.findall(r'data-row="([^"]*)"', html)
+                 if r.startswith("hyperdiffusion"))
+    for name in FIGURES:
+        png = (folder / "figures" / f"{name}.png").read_bytes()
+        [shown] = re.findall(rf'data-row="{re.escape(label)}" data-name="{name}">\n'
+                             r'<img src="data:image/png;base64,([^"]+)"', html)
+        assert base64.b64decode(shown) == png

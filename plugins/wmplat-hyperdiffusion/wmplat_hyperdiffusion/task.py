@@ -99,7 +99,8 @@ class Shapes2dField(wmplat.Task):
         return out.view(len(weights), GRID, GRID)
 
     def __init__(self):
-        self._memo = Memo()
+        # one row's matrices and shapes, and those of the train and heldout fields it reuses
+        self._memo = Memo(size=16)
 
     def shapes(self, behaviour: torch.Tensor) -> PointSets:
         """The fields' shapes: POINTS points on the contour at LEVEL, normalised."""
