@@ -1,11 +1,16 @@
 """End to end through the real command line, on the tiny test zoo."""
 
+import base64
 import hashlib
 import json
+import re
 
+import pytest
+import torch
 from safetensors.torch import load_file
 
 METRICS = {"chamfer_to_train", "chamfer_to_test", "mmd", "cov", "nna"}
+FIGURES = ("nearest-train-shapes", "cd-to-train-histogram")
 
 
 def sha256(path) -> str:
@@ -25,7 +30,7 @@ def test_the_zoo_is_split_by_run_one_field_per_run(cli_zoo):
     manifest = json.loads((cli_zoo / "manifest.json").read_text())
     models = manifest["models"]
     assert manifest["task"] == "shapes2d-field"
-    assert manifest["provenance"]["task_version"] == "1-tiny"
+    assert manifest["provenance"]["task_version"] == "2-tiny"
     sizes = [p["shape"] for p in manifest["param_spec"]]
     assert sum(s[0] * (s[1] if len(s) == 2 else 1) for s in sizes) == 2753
     train = [m["run"] for m in models if m["split"] == "train"]
@@ -63,6 +68,23 @@ def test_a_noise_evaluation_scores_every_row_with_the_shape_metrics(evaluated):
         assert row["verdict"] == "no-power"
 
 
+def test_noise_runs_at_the_raw_sigmas_and_at_one_relative_to_the_zoos_weight_scale(
+        cli_zoo, evaluated):
+    manifest = json.loads((cli_zoo / "manifest.json").read_text())
+    weights = load_file(cli_zoo / "weights.safetensors")
+    train = [m["split"] == "train" for m in manifest["models"]]
+    flat = torch.cat([weights[p["name"]][train].flatten(1) for p in manifest["param_spec"]],
+                     dim=1)
+    scale = manifest["provenance"]["baseline_settings"]["noise"][2]["weight_scale"]
+    assert scale == pytest.approx(1 / float(flat.double().std()), rel=1e-3)
+    assert {"noise(sigma=0.02)", "noise(sigma=0.04)",
+            f"noise(sigma=0.1,weight_scale={scale})"} <= set(evaluated)
+    # sigma 0.1 on the scaled weights is 0.1 / scale on the raw ones: min L2 ~ that * sqrt(P)
+    row, _ = evaluated[f"noise(sigma=0.1,weight_scale={scale})"]
+    expected = 0.1 / scale * flat.shape[1] ** 0.5
+    assert row["metrics"]["min_l2_median"] == pytest.approx(expected, rel=0.05)
+
+
 def test_replicas_draw_exactly_the_training_shapes(evaluated):
     row, folder = evaluated["replica"]
     per_sample = load_file(folder / "per_sample.safetensors")
@@ -70,6 +92,16 @@ def test_replicas_draw_exactly_the_training_shapes(evaluated):
     assert (per_sample["max_similarity"] == 1).all()
     fresh, _ = evaluated["fresh"]
     assert fresh["metrics"]["chamfer_to_train_median"] > 0
+
+
+def test_every_row_stores_the_two_shape_figures(evaluated):
+    for label, (_, folder) in evaluated.items():
+        index = json.loads((folder / "figures.json").read_text())["figures"]
+        assert {(f["name"], f["kind"], f["producer"]) for f in index} == {
+            (name, "metric", "chamfer_to_train") for name in FIGURES}, label
+        for name in FIGURES:
+            png = (folder / "figures" / f"{name}.png").read_bytes()
+            assert png.startswith(b"\x89PNG") and len(png) < 200_000, (label, name)
 
 
 def test_the_leaderboard_shows_the_shape_columns(cli, evaluated):
@@ -92,3 +124,16 @@ def test_hyperdiffusion_evaluates_on_its_zoo_through_the_command_line(cli, cli_z
     assert row["kind"] == "method" and row["n_samples"] == 6
     assert row["config"]["steps"] == 20 and row["verdict"] == "no-power"
     assert row["metrics"]["chamfer_to_train_median"] is not None
+    # the method's row has the shape figures, and the HTML report shows them under its label
+    [folder] = [p.parent for p in tmp_path.glob("shapes2d-field*/hyperdiffusion/*/result.json")]
+    page = tmp_path / "report.html"
+    cli("leaderboard", "--results-dir", str(tmp_path), "--format", "html", "--output",
+        str(page))
+    html = page.read_text()
+    label = next(r for r in re.findall(r'data-row="([^"]*)"', html)
+                 if r.startswith("hyperdiffusion"))
+    for name in FIGURES:
+        png = (folder / "figures" / f"{name}.png").read_bytes()
+        [shown] = re.findall(rf'data-row="{re.escape(label)}" data-name="{name}">\n'
+                             r'<img src="data:image/png;base64,([^"]+)"', html)
+        assert base64.b64decode(shown) == png

@@ -2,10 +2,13 @@
 shape, empty shapes, the encoding, the batched fit, the set-level metrics' definitions, and
 wmplat's contracts for the task and the metrics."""
 
+import io
 import math
 
+import matplotlib.image
 import pytest
 import torch
+from wmplat_hyperdiffusion import figures
 from wmplat_hyperdiffusion.chamfer import EMPTY_CD, chamfer_matrix, chamfer_within
 from wmplat_hyperdiffusion.field import SIZES, encode, fit_fields
 from wmplat_hyperdiffusion.metrics import (
@@ -195,3 +198,51 @@ def test_chamfer_to_train_and_test_on_a_tiny_evaluation(small_zoo):
 
 def test_the_task_keeps_wmplats_dataset_contract():
     check_dataset(Shapes2dField)
+
+
+class Ellipses(Shapes2dField):
+    """Fields drawn without fitting: an ellipse whose aspect is set by the first weight, so
+    that every model of a tiny zoo draws a shape of its own."""
+
+    def behaviour(self, weights):
+        aspect = 1 + torch.sigmoid(weights[:, :1, None] * 3)              # [n, 1, 1] in (1, 2)
+        xy = grid_points().view(1, GRID, GRID, 2)
+        distance = ((xy[..., 0] * aspect) ** 2 + xy[..., 1] ** 2).sqrt()
+        return LEVEL + 20 * (0.3 - distance)
+
+
+def test_the_figures_show_each_sample_beside_its_nearest_train_shape(monkeypatch):
+    zoo = tiny_zoo(Ellipses(), runs=5, heldout=3, checkpoints=1)
+    drawn = {}
+    for name in ("nearest_shapes", "cd_histogram"):
+        real = getattr(figures, name)
+        monkeypatch.setattr(figures, name, lambda *a, real=real, name=name:
+                            drawn.setdefault(name, a) and real(*a))
+    samples = zoo.train_weights()[[3, 0, 1]]
+    samples[2, 0] += 0.002                      # a slightly other ellipse, still nearest run 1
+    values = ChamferToTrain().compute(metric_context(samples, zoo))
+    assert [f.name for f in values.figures] == ["nearest-train-shapes", "cd-to-train-histogram"]
+    sample_shapes, nearest, cd, ids = drawn["nearest_shapes"]
+    train_ids = [m.id for m in zoo.train_models()]
+    assert ids == [train_ids[3], train_ids[0], train_ids[1]]
+    assert torch.equal(nearest.points, zoo.task.shapes(zoo.task.behaviour(
+        zoo.train_weights()[[3, 0, 1]])).points)
+    assert cd[0] == cd[1] == 0 and 0 < cd[2] < 0.01
+    # the histogram: these values beside the heldout fields' least CD to a train shape
+    row, reference = drawn["cd_histogram"]
+    assert torch.equal(row, values.per_sample["chamfer_to_train"])
+    heldout = zoo.task.shapes(zoo.task.behaviour(zoo.heldout_weights()))
+    train = zoo.task.shapes(zoo.task.behaviour(zoo.train_weights()))
+    assert torch.allclose(reference, chamfer_matrix(heldout, train).amin(dim=1))
+
+
+def test_the_figures_are_small_pngs_and_say_when_samples_draw_no_shape():
+    figure = figures.cd_histogram(torch.tensor([0.01, EMPTY_CD, 0.02], dtype=torch.float64),
+                                  torch.tensor([0.03, 0.05], dtype=torch.float64))
+    assert "1 of 3 samples draw no shape" in figure.caption
+    empty = PointSets(torch.zeros(2, POINTS, 2), torch.tensor([True, False]))
+    grid = figures.nearest_shapes(empty, empty, torch.tensor([0.0, 0.0]), ["a", "b"])
+    assert "first 2 samples" in grid.caption
+    for f in (figure, grid):
+        image = matplotlib.image.imread(io.BytesIO(f.png), format="png")
+        assert image.shape[1] < 1000 and len(f.png) < 100_000

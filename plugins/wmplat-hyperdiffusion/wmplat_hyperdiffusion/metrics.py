@@ -17,6 +17,7 @@ import torch
 
 import wmplat
 
+from . import figures
 from .task import Shapes2dField
 
 
@@ -34,17 +35,42 @@ def _median(values: torch.Tensor) -> float | None:
 
 
 class ChamferToTrain(ShapeMetric):
+    """Also draws the row's figures (figures.py): the first samples beside their nearest train
+    shapes, and the histogram of these values against the heldout fields' own."""
+
     name = "chamfer_to_train"
     per_sample = ("chamfer_to_train",)
     summary = ("chamfer_to_train_median",)
 
     def compute(self, ctx):
-        cd = ctx.task.chamfer(ctx.behaviour("samples"), ctx.behaviour("train"))
-        excluded = ctx.same_run("train", 0, len(cd))
-        values = cd.masked_fill(excluded, math.inf).amin(dim=1) if cd.shape[1] else \
-            torch.full((len(cd),), math.inf, dtype=torch.float64)
-        return wmplat.MetricValues(per_sample={"chamfer_to_train": values},
-                                   summary={"chamfer_to_train_median": _median(values)})
+        samples, train = ctx.behaviour("samples"), ctx.behaviour("train")
+        cd = ctx.task.chamfer(samples, train).masked_fill(
+            ctx.same_run("train", 0, len(samples)), math.inf)
+        values, nearest = _least(cd)
+        # the reference: heldout fields (never of a train run) to the train fields
+        reference, _ = _least(ctx.task.chamfer(ctx.behaviour("heldout"), train))
+        return wmplat.MetricValues(
+            per_sample={"chamfer_to_train": values},
+            summary={"chamfer_to_train_median": _median(values)},
+            figures=[_nearest_figure(ctx, samples, train, values, nearest),
+                     figures.cd_histogram(values, reference)])
+
+
+def _least(cd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """CD [n, m] -> each row's least value and its column (inf and -1 when m is 0)."""
+    if not cd.shape[1]:
+        return (torch.full((len(cd),), math.inf, dtype=torch.float64),
+                torch.full((len(cd),), -1, dtype=torch.long))
+    return cd.min(dim=1)
+
+
+def _nearest_figure(ctx, samples, train, values, nearest) -> wmplat.Figure:
+    k = min(len(samples), figures.GRID_SAMPLES) if len(train) else 0
+    ids = [m.id for m in ctx.zoo.train_models()]
+    picked = nearest[:k]
+    return figures.nearest_shapes(ctx.task.shapes(samples)[:k],
+                                  ctx.task.shapes(train)[picked], values[:k],
+                                  [ids[j] for j in picked.tolist()])
 
 
 class ChamferToTest(ShapeMetric):

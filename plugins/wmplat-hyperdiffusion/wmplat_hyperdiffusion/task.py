@@ -34,6 +34,11 @@ ANCHOR_SEED = 2_000_000       # the anchor shape, and the anchor field's initial
 TEST_SEED = 1_000_000         # test shape i has seed TEST_SEED + i
 POINTS_SEED = 7919            # shape seed s draws its occupancy samples from seed s + 7919
 ORDER_SEED = 104729           # the order of sample positions in every fit
+# The noise baseline: the sigmas Zeng et al. use for HyperDiffusion, on raw weights (as
+# HyperDiffusion diffuses them), and one on the zoo's own scale: sigma on weights divided by
+# the standard deviation of all train weights (as `normalization=global` sees them).
+RAW_NOISE_SIGMAS = (0.02, 0.04)
+RELATIVE_NOISE_SIGMA = 0.1
 
 
 @dataclass(frozen=True)
@@ -66,12 +71,11 @@ class Shapes2dField(wmplat.Task):
     license = "MIT"
     quality_name = "-CD to test shapes"
     # The tiny test zoo has a version of its own, so that it never passes for the real one.
-    version = "1-tiny" if recipe() != Recipe() else "1"
-    baseline_settings = {
-        # The sigmas Zeng et al. use for HyperDiffusion, on raw weights as here.
-        "noise": [{"sigma": 0.02}, {"sigma": 0.04}],
-        "average": [{"k": 16}],
-    }
+    # Version 2: the baselines' settings moved into the zoo's provenance.
+    version = "2-tiny" if recipe() != Recipe() else "2"
+    # None here: one noise setting depends on the zoo's weights, so build_zoo writes them all
+    # into the provenance's `baseline_settings`, where the runner reads them (zoo_baselines).
+    baseline_settings = {}
 
     @property
     def param_spec(self):
@@ -95,7 +99,8 @@ class Shapes2dField(wmplat.Task):
         return out.view(len(weights), GRID, GRID)
 
     def __init__(self):
-        self._memo = Memo()
+        # one row's matrices and shapes, and those of the train and heldout fields it reuses
+        self._memo = Memo(size=16)
 
     def shapes(self, behaviour: torch.Tensor) -> PointSets:
         """The fields' shapes: POINTS points on the contour at LEVEL, normalised."""
@@ -151,7 +156,8 @@ class Shapes2dField(wmplat.Task):
              "split": "train" if run < r.train_runs else "heldout",
              "quality": round(float(quality[i]), 6)}
             for i, run in enumerate(runs)]
-        provenance = {"recipe": {
+        train = weights[[m["split"] == "train" for m in models]]
+        provenance = {"baseline_settings": zoo_baselines(train), "recipe": {
             **asdict(r), "optimizer": "adam, lr / 10 for the last quarter of steps",
             "loss": "binary cross-entropy with logits", "hidden": list(HIDDEN),
             "encoding": f"x, sin/cos(f x) for f in {list(FREQUENCIES)}",
@@ -163,6 +169,16 @@ class Shapes2dField(wmplat.Task):
                      "points by arc length, centred, scaled to unit std",
             "empty_shape_cd": EMPTY_CD, "similarity": f"exp(-CD / {SIMILARITY_SCALE})"}}
         return wmplat.BuiltZoo(weights=weights, models=models, provenance=provenance)
+
+
+def zoo_baselines(train: torch.Tensor) -> dict[str, list[dict[str, float]]]:
+    """The baselines' settings for a zoo of these train weights [n, P]: noise at each raw sigma
+    and at RELATIVE_NOISE_SIGMA on weights / their std (weight_scale = 1 / std, three
+    significant digits), and the average of 16."""
+    scale = float(f"{1 / float(train.double().std()):.3g}")
+    return {"noise": [*({"sigma": s} for s in RAW_NOISE_SIGMAS),
+                      {"sigma": RELATIVE_NOISE_SIGMA, "weight_scale": scale}],
+            "average": [{"k": 16}]}
 
 
 def unflatten(flat: torch.Tensor, spec) -> dict[str, torch.Tensor]:
