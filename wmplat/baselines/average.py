@@ -9,12 +9,14 @@ from ..engine.alignment import align
 from ..engine.threads import single_threaded
 from ..hookspecs import hookimpl
 from ..method import Baseline, random_generator
+from .checkpoints import Checkpoints, checkpoints_field, drawn_from
 
 
 class AverageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     k: int = Field(16, ge=1, description="how many training checkpoints each sample averages")
     same_run: bool = Field(False, description="draw the k checkpoints from a single run")
+    checkpoints: Checkpoints | None = checkpoints_field()
 
 
 class Average(Baseline):
@@ -22,9 +24,9 @@ class Average(Baseline):
     Config = AverageConfig
 
     def fit(self, zoo, seed):
-        super().fit(zoo, seed)
+        self.train_weights, models = drawn_from(zoo, self.config.checkpoints)
         self.spec, self.groups = zoo.param_spec, zoo.task.permutation_groups
-        runs = torch.tensor([m.run for m in zoo.train_models()])
+        runs = torch.tensor([m.run for m in models])
         self.run_members = [torch.nonzero(runs == r).flatten() for r in runs.unique()]
 
     @single_threaded()

@@ -14,6 +14,7 @@ from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..method import Baseline, random_generator
 from ..zoo.params import param_mask
+from .checkpoints import Checkpoints, checkpoints_field, drawn_from
 
 
 class NoiseConfig(BaseModel):
@@ -26,6 +27,7 @@ class NoiseConfig(BaseModel):
         None, gt=0, allow_inf_nan=False,
         description="sigma is on weights multiplied by this (a method's normalisation); the "
                     "raw noise is sigma / weight_scale (default 1: raw weights)")
+    checkpoints: Checkpoints | None = checkpoints_field()
 
 
 class Noise(Baseline):
@@ -33,7 +35,7 @@ class Noise(Baseline):
     Config = NoiseConfig
 
     def fit(self, zoo, seed):
-        super().fit(zoo, seed)
+        self.train_weights, _ = drawn_from(zoo, self.config.checkpoints)
         self.mask = None
         if self.config.params is not None:
             try:
