@@ -128,7 +128,7 @@ def read_zoo(folder) -> tuple[dict, torch.Tensor]:
 def test_the_records_carry_gpts_four_values_as_the_task_computes_them(tiny_zoo_folder):
     manifest, weights = read_zoo(tiny_zoo_folder)
     models = manifest["models"]
-    assert manifest["provenance"]["task_version"] == "1-tiny"
+    assert manifest["provenance"]["task_version"] == "2-tiny"
     assert len(models) == 6 * 5 + 3 * 3 and weights.shape == (39, 7960)
     assert all(set(m["metadata"]) == set(METADATA) for m in models)
     again = MnistGPT().model_metadata(weights)
@@ -194,6 +194,10 @@ def test_an_evaluation_takes_the_noise_settings_from_the_zoo(wmplat_cli, tiny_zo
     scale = manifest["provenance"]["baseline_settings"]["noise"][0]["weight_scale"]
     # the method asked for (noise with its defaults) beside the zoo's own settings
     noise = [r["config"] for r in rows if r["method"] == "noise"]
-    assert sorted(noise, key=str) == [{"sigma": 0.01}, {"sigma": 0.05, "weight_scale": scale},
-                                      {"sigma": 0.1, "weight_scale": scale}]
-    assert sorted(r["config"]["k"] for r in rows if r["method"] == "average") == [5, 16]
+    assert sorted(noise, key=str) == [
+        {"sigma": 0.01},
+        {"sigma": 0.05, "weight_scale": scale, "checkpoints": "last"},
+        {"sigma": 0.1, "weight_scale": scale, "checkpoints": "last"}]
+    averages = sorted(([r["config"]["k"], r["config"].get("checkpoints")] for r in rows
+                       if r["method"] == "average"), key=str)
+    assert averages == [[16, "last"], [5, None]]
