@@ -1,16 +1,19 @@
 """G.pt's Gaussian diffusion over parameter vectors: linear betas (1e-4 to 0.02 for T = 1000,
-scaled by 1000 / T for other T, as the improved-DDPM code G.pt uses does), the network predicts
-the clean vector x0 (MSE loss), and sampling is DDPM ancestral sampling with the fixed "large"
-variance and no clipping. Sampling may take fewer steps than T: the kept steps are evenly
-spaced and their betas recomputed from the kept cumulative alphas (improved DDPM's respacing),
-the network still told each step's original index."""
+scaled by 1000 / T for other T as the improved-DDPM code G.pt uses does, capped at 0.999), the
+network predicts the clean vector x0 (MSE loss), and sampling is DDPM ancestral sampling with
+the fixed "large" variance and no clipping. Sampling may take fewer steps than T: the kept steps
+are evenly spaced and their betas recomputed from the kept cumulative alphas (improved DDPM's
+respacing), the network still told each step's original index."""
 
 import torch
 
 
 def linear_betas(timesteps: int) -> torch.Tensor:
+    """Linear from 1e-4 to 0.02 at T = 1000, both ends scaled by 1000 / T, capped at 0.999
+    (below T = 50 the scaled end would pass 1)."""
     scale = 1000 / timesteps
-    return torch.linspace(scale * 1e-4, scale * 0.02, timesteps, dtype=torch.float64)
+    betas = torch.linspace(scale * 1e-4, scale * 0.02, timesteps, dtype=torch.float64)
+    return betas.clamp(max=0.999)
 
 
 def spaced_steps(timesteps: int, count: int) -> list[int]:
