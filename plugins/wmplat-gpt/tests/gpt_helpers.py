@@ -76,5 +76,5 @@ def mlp_view(**options) -> wmplat.TrainZoo:
 
 
 TINY = {"steps": 20, "batch_size": 8, "width": 16, "layers": 1, "heads": 2, "timesteps": 20,
-        "chunk_size": 16, "frequencies": 8, "warmup_steps": 2, "alignment_starts": 2,
-        "alignment_prompts": 4}
+        "sampling_steps": 20, "chunk_size": 16, "frequencies": 8, "warmup_steps": 2,
+        "alignment_starts": 2, "alignment_prompts": 4}

@@ -52,6 +52,7 @@ def test_gpt_keeps_the_method_contract():
     {"prompting": "recursive", "recursions": 2},
     {"init_source": "fresh"},
     {"augment": False, "ema": 0.0, "sampling_steps": 5, "max_spacing": 2},
+    {"sampling_steps": None},
 ])
 def test_every_prompting_mode_and_start_samples(options):
     method = _fitted(**options)

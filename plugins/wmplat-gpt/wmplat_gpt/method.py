@@ -42,7 +42,7 @@ class GPTConfig(BaseModel):
     init_source: Literal["train", "fresh"] = Field(
         "train", description="start from the train runs' first checkpoints, or from fresh "
                              "initialisations (fc{i} MLP zoos)")
-    steps: int = Field(2000, ge=1, description="training steps")
+    steps: int = Field(1500, ge=1, description="training steps")
     batch_size: int = Field(64, ge=1, description="checkpoint pairs per step")
     width: int = Field(128, ge=1, description="transformer width")
     layers: int = Field(2, ge=1, description="transformer blocks")
@@ -57,8 +57,8 @@ class GPTConfig(BaseModel):
     ema: float = Field(0.995, ge=0, lt=1, description="EMA decay of the sampled weights (0: "
                                                       "sample the trained weights)")
     timesteps: int = Field(1000, ge=2, description="diffusion steps T")
-    sampling_steps: int | None = Field(None, ge=1, description="reverse steps when sampling, "
-                                                               "evenly spaced (default: T)")
+    sampling_steps: int | None = Field(100, ge=1, description="reverse steps when sampling, "
+                                                              "evenly spaced (None: all T)")
     min_spacing: int = Field(1, ge=1, description="least k - j of a training pair")
     max_spacing: int | None = Field(None, ge=1, description="most k - j (default: the run)")
     augment: bool = Field(True, description="permute each pair's hidden units (the task's "
