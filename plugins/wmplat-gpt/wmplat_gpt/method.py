@@ -57,6 +57,9 @@ class GPTConfig(BaseModel):
     ema: float = Field(0.995, ge=0, lt=1, description="EMA decay of the sampled weights (0: "
                                                       "sample the trained weights)")
     timesteps: int = Field(1000, ge=2, description="diffusion steps T")
+    step_input: Literal["index", "fraction"] = Field(
+        "index", description="the diffusion step as the network sees it: its index t "
+                             "(G.pt) or t / T")
     sampling_steps: int | None = Field(100, ge=1, description="reverse steps when sampling, "
                                                               "evenly spaced (None: all T)")
     min_spacing: int = Field(1, ge=1, description="least k - j of a training pair")
@@ -134,7 +137,8 @@ class GPT(wmplat.Method):
         with torch.random.fork_rng(devices=[]):   # module init draws from the global generator
             torch.manual_seed(seed)
             self.net = Denoiser(token_sizes(zoo.param_spec, c.chunk_size), c.width, c.layers,
-                                c.heads, c.frequencies, c.max_freq_log2)
+                                c.heads, c.frequencies, c.max_freq_log2,
+                                1.0 if c.step_input == "index" else 1 / c.timesteps)
         self.ema = copy.deepcopy(self.net).requires_grad_(False) if c.ema > 0 else self.net
         self.diffusion = Diffusion(c.timesteps)
         wmplat.status(f"gpt: {len(self.pair_runs)} train runs, {len(self.weights)} checkpoints "

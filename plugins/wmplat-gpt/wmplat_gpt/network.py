@@ -63,9 +63,10 @@ class Denoiser(nn.Module):
     `sizes` values (tokens.token_sizes)."""
 
     def __init__(self, sizes: list[int], width: int, layers: int, heads: int,
-                 frequencies: int = 128, max_freq_log2: float = 14):
+                 frequencies: int = 128, max_freq_log2: float = 14, step_scale: float = 1.0):
         super().__init__()
         self.sizes = list(sizes)
+        self.step_scale = step_scale      # the diffusion step enters the embedding as t x this
         self.embed_scalar = FrequencyEmbedding(frequencies, max_freq_log2)
         inputs = self.sizes * 2 + [self.embed_scalar.size] * SCALARS
         self.encoders = nn.ModuleList(nn.Linear(size, width, bias=False) for size in inputs)
@@ -81,7 +82,7 @@ class Denoiser(nn.Module):
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, start: torch.Tensor,
                 target_loss: torch.Tensor, start_loss: torch.Tensor) -> torch.Tensor:
         """x_t, start [n, num_params]; t, target_loss, start_loss [n] -> predicted x0 [n, P]."""
-        scalars = [t, target_loss - start_loss, target_loss, start_loss]
+        scalars = [t * self.step_scale, target_loss - start_loss, target_loss, start_loss]
         pieces = (list(torch.split(x_t, self.sizes, dim=1))
                   + list(torch.split(start, self.sizes, dim=1))
                   + [self.embed_scalar(s) for s in scalars])
