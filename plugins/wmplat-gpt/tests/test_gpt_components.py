@@ -74,6 +74,23 @@ def test_the_denoiser_reads_its_inputs_once_trained_a_little():
         assert not torch.equal(out, net(x_t + 1, t, start, losses, losses))   # the noisy input
 
 
+def test_the_step_reaches_the_embedding_scaled_as_asked():
+    index, fraction = _denoiser(), _denoiser(step_scale=1 / 1000)
+    seen = {}
+
+    def keep_first_input(name):
+        def hook(module, args, out):
+            seen.setdefault(name, args[0].clone())       # the first scalar embedded is t
+        return hook
+
+    for name, net in (("index", index), ("fraction", fraction)):
+        net.embed_scalar.register_forward_hook(keep_first_input(name))
+        x = torch.zeros(2, 7)
+        net(x, torch.tensor([500, 999]), x, torch.zeros(2), torch.zeros(2))
+    assert seen["index"].tolist() == [500, 999]
+    assert torch.allclose(seen["fraction"], torch.tensor([0.5, 0.999]))
+
+
 def test_weight_decay_falls_on_linear_weights_only():
     net = _denoiser()
     decay, rest = net.parameter_groups(0.1)

@@ -53,6 +53,7 @@ def test_gpt_keeps_the_method_contract():
     {"init_source": "fresh"},
     {"augment": False, "ema": 0.0, "sampling_steps": 5, "max_spacing": 2},
     {"sampling_steps": None},
+    {"step_input": "fraction"},
 ])
 def test_every_prompting_mode_and_start_samples(options):
     method = _fitted(**options)
@@ -120,6 +121,7 @@ def test_runs_of_one_checkpoint_leave_no_pairs():
                                                              "prompting"),
     ({"init_source": "heldout"}, "init_source"), ({"ema": 1.0}, "ema"), ({"steps": 0}, "steps"),
     ({"warmup_steps": 50, "steps": 10}, "warmup_steps"), ({"nosuch": 1}, "nosuch"),
+    ({"step_input": "seconds"}, "step_input"), ({"condition": ""}, "condition"),
 ])
 def test_bad_options_are_refused_by_name(options, field):
     with pytest.raises(pydantic.ValidationError, match=field):
