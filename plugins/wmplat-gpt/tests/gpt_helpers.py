@@ -1,6 +1,7 @@
 """What the method's tests share: a real MLP classifier task with hidden-unit symmetry and
 per-checkpoint losses (model_metadata), its tiny zoos, and options that fit in a second."""
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -10,8 +11,8 @@ import wmplat
 from wmplat.testing import method_view, tiny_zoo
 
 PACKAGE = Path(__file__).resolve().parents[1]
-if str(PACKAGE) not in sys.path:
-    sys.path.insert(0, str(PACKAGE))       # a checkout that is not installed
+if importlib.util.find_spec("wmplat_gpt") is None:
+    sys.path.insert(0, str(PACKAGE))       # a checkout that is not installed: use the source
 
 torch.set_num_threads(1)
 

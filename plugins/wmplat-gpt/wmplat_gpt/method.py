@@ -83,7 +83,8 @@ class GPTConfig(BaseModel):
                              f"({self.min_spacing})")
         if self.warmup_steps > self.steps:
             raise ValueError(f"warmup_steps ({self.warmup_steps}) must not exceed steps "
-                             f"({self.steps})")
+                             f"({self.steps}): set both, e.g. steps={self.steps} "
+                             f"warmup_steps={self.steps // 10}")
         return self
 
 
