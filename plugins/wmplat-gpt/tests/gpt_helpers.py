@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 import wmplat
-from wmplat.testing import method_view, tiny_zoo
+from wmplat.testing import SpecTask, method_view, tiny_zoo
 
 PACKAGE = Path(__file__).resolve().parents[1]
 if importlib.util.find_spec("wmplat_gpt") is None:
@@ -57,9 +57,32 @@ class TinyMLP(wmplat.ClassifierTask):
                 "avg_test_err": (logits.argmax(dim=2) != labels).float().mean(dim=1)}
 
 
-def _unflatten(weights):
+class Unmeasured(TinyMLP):
+    """TinyMLP that records no metadata: its zoos have no losses to condition on."""
+
+    name = "gpt-test-mlp-unmeasured"
+
+    def model_metadata(self, weights):
+        return {}
+
+
+class MeasuredSpec(SpecTask):
+    """The kit's classifier over any param spec, with G.pt's test loss as its metadata."""
+
+    name = "gpt-test-spec"
+
+    def model_metadata(self, weights):
+        x, labels = self.test_data()
+        with torch.no_grad():
+            logits = self.forward(_unflatten(weights, self.param_spec), x)
+            losses = torch.nn.functional.cross_entropy(
+                logits.transpose(1, 2), labels.expand(len(weights), -1), reduction="none")
+        return {"avg_test_loss": losses.mean(dim=1)}
+
+
+def _unflatten(weights, spec=None):
     out, offset = {}, 0
-    for name, shape in wmplat.mlp_spec(SIZES):
+    for name, shape in spec or wmplat.mlp_spec(SIZES):
         size = torch.Size(shape).numel()
         out[name] = weights[:, offset:offset + size].reshape(len(weights), *shape)
         offset += size
@@ -67,9 +90,9 @@ def _unflatten(weights):
 
 
 def mlp_zoo(**options) -> wmplat.Zoo:
-    """A tiny zoo of TinyMLP: 4 train runs of 6 checkpoints with their losses recorded."""
-    return tiny_zoo(TinyMLP, **{"runs": 4, "heldout": 2, "checkpoints": 6, "metadata": True,
-                                **options})
+    """A tiny zoo of TinyMLP: 4 train runs of 6 checkpoints, each recording its losses (a
+    tiny zoo records its task's model_metadata)."""
+    return tiny_zoo(TinyMLP, **{"runs": 4, "heldout": 2, "checkpoints": 6, **options})
 
 
 def mlp_view(**options) -> wmplat.TrainZoo:

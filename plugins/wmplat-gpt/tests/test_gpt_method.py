@@ -5,7 +5,7 @@ from pathlib import Path
 import pydantic
 import pytest
 import torch
-from gpt_helpers import TINY, TinyMLP, mlp_view, mlp_zoo
+from gpt_helpers import TINY, MeasuredSpec, TinyMLP, Unmeasured, mlp_view, mlp_zoo
 from wmplat_gpt.method import GPT
 
 import wmplat
@@ -84,7 +84,7 @@ def test_training_makes_the_denoiser_better_than_answering_the_start():
 
 
 def test_a_zoo_without_the_conditioning_loss_is_refused_in_one_line():
-    plain = method_view(tiny_zoo(TinyMLP, runs=2, heldout=1, checkpoints=3, name="plain"))
+    plain = method_view(tiny_zoo(Unmeasured, runs=2, heldout=1, checkpoints=3, name="plain"))
     with pytest.raises(wmplat.ZooError) as caught:
         GPT(**TINY).fit(plain, seed=0)
     message = str(caught.value)
@@ -101,8 +101,8 @@ def test_another_recorded_value_can_be_the_condition_and_an_unrecorded_one_is_na
 
 
 def test_fresh_starts_need_an_fc_mlp():
-    spec_zoo = method_view(tiny_zoo([("enc.weight", (4, 3)), ("enc.bias", (4,))], runs=2,
-                                    checkpoints=3, metadata=True))
+    spec_zoo = method_view(tiny_zoo(MeasuredSpec([("enc.weight", (4, 3)), ("enc.bias", (4,))]),
+                                    runs=2, checkpoints=3))
     with pytest.raises(wmplat.ConfigError, match=r"init_source=fresh.*enc.weight"):
         _fitted(spec_zoo, init_source="fresh")
     assert torch.isfinite(_fitted(spec_zoo).sample(2, seed=0)).all()
@@ -159,7 +159,7 @@ def test_diagnostics_measure_what_the_samples_achieve():
 def test_diagnostics_can_be_turned_off_or_skip_a_task_that_cannot_measure():
     assert _fitted(prompt_alignment=False).diagnostics(seed=0) is None
     task = TinyMLP()
-    view = method_view(tiny_zoo(task, runs=2, checkpoints=3, metadata=True))
+    view = method_view(tiny_zoo(task, runs=2, checkpoints=3))
     method = _fitted(view)
     task.model_metadata = lambda weights: {}       # recorded once, not measurable now
     assert method.diagnostics(seed=0) is None
@@ -169,3 +169,24 @@ def test_diagnostics_can_be_turned_off_or_skip_a_task_that_cannot_measure():
 
 def test_the_package_and_its_tests_use_only_wmplats_public_names():
     check_public_api(PACKAGE / "wmplat_gpt", tests=PACKAGE / "tests")
+
+
+CLI_TINY = ["steps=20", "batch_size=8", "width=16", "layers=1", "heads=2", "timesteps=20",
+            "sampling_steps=20", "frequencies=8", "warmup_steps=2", "alignment_starts=2",
+            "alignment_prompts=4"]
+
+
+def test_an_evaluation_on_mnist_gpt_stores_the_prompt_alignment(wmplat_cli, tiny_zoo_folder,
+                                                               tmp_path):
+    results = tmp_path / "results"
+    options = [arg for option in CLI_TINY for arg in ("--set", option)]
+    wmplat_cli("evaluate", "--method", "gpt", "--zoo", "mnist-gpt", "--samples", "6",
+               "--results-dir", str(results), *options, cwd=tmp_path)
+    rows = wmplat_cli.json("leaderboard", "--results-dir", str(results), "--format", "json",
+                           cwd=tmp_path)
+    [row] = [r for r in rows if r["method"] == "gpt"]
+    assert row["n_samples"] == 6 and row["config"]["steps"] == 20
+    r2 = row["metrics"]["prompt_alignment_r2"]
+    assert isinstance(r2, float) and r2 <= 1
+    [figure] = list(results.rglob("figures/prompt_alignment.png"))
+    assert figure.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
