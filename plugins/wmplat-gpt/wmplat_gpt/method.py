@@ -128,11 +128,11 @@ class GPT(wmplat.Method):
                 f"gpt: init_source=fresh draws torch.nn.Linear's initialisation of an MLP whose "
                 f"parameters are fc1.weight, fc1.bias, fc2.weight, ...; zoo {zoo.name!r} has "
                 f"{[n for n, _ in zoo.param_spec]}; use --set init_source=train")
-        if c.init_source == "fresh" or c.prompting == "recursive":
-            self._check_measurable(why=f"init_source={c.init_source}, prompting={c.prompting}")
         weights = zoo.train_weights()
         self.scale = float(WEIGHT_STD_TARGET / weights.std())
         self.weights = weights * self.scale
+        if c.init_source == "fresh" or c.prompting == "recursive":
+            self._check_measurable(why=f"init_source={c.init_source}, prompting={c.prompting}")
         self.groups = zoo.task.permutation_groups if c.augment else []
         g = wmplat.random_generator(seed)
         with torch.random.fork_rng(devices=[]):   # module init draws from the global generator
@@ -149,13 +149,17 @@ class GPT(wmplat.Method):
         self.train_loss = self._train(g)
         wmplat.status(f"gpt: final training loss {self.train_loss:.4g}")
 
+    def _measurable(self) -> list[str]:
+        """What the task measures of new weights (tried on one train checkpoint)."""
+        return sorted(self.zoo.task.model_metadata(self.weights[:1] / self.scale))
+
     def _check_measurable(self, why: str) -> None:
-        values = self.zoo.task.model_metadata(self.zoo.train_weights()[:1])
+        values = self._measurable()
         if self.config.condition not in values:
             raise wmplat.ConfigError(
                 f"gpt: {why} needs task {self.zoo.task.name!r} to measure "
                 f"{self.config.condition!r} of new weights (its model_metadata gives "
-                f"{sorted(values) or 'nothing'}); use --set init_source=train "
+                f"{values or 'nothing'}); use --set init_source=train "
                 "prompting=one_step")
 
     def _train(self, g: torch.Generator) -> float:
@@ -250,7 +254,7 @@ class GPT(wmplat.Method):
         if not c.prompt_alignment:
             return None
         key = c.condition
-        if key not in self.zoo.task.model_metadata(self.zoo.train_weights()[:1]):
+        if key not in self._measurable():
             wmplat.status(f"gpt: prompt alignment skipped: task {self.zoo.task.name!r} does "
                           f"not measure {key!r} of new weights (model_metadata)")
             return None
