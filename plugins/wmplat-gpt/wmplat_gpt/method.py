@@ -42,7 +42,7 @@ class GPTConfig(BaseModel):
     init_source: Literal["train", "fresh"] = Field(
         "train", description="start from the train runs' first checkpoints, or from fresh "
                              "initialisations (fc{i} MLP zoos)")
-    steps: int = Field(1500, ge=1, description="training steps")
+    steps: int = Field(3000, ge=1, description="training steps")
     batch_size: int = Field(64, ge=1, description="checkpoint pairs per step")
     width: int = Field(128, ge=1, description="transformer width")
     layers: int = Field(2, ge=1, description="transformer blocks")
@@ -50,7 +50,7 @@ class GPTConfig(BaseModel):
     chunk_size: int = Field(1000, ge=1, description="most values in one parameter token")
     frequencies: int = Field(128, ge=1, description="frequencies of the scalar embedding")
     max_freq_log2: float = Field(14.0, ge=0, description="log2 of the highest frequency")
-    lr: float = Field(1e-3, gt=0, description="AdamW peak learning rate (cosine schedule)")
+    lr: float = Field(3e-3, gt=0, description="AdamW peak learning rate (cosine schedule)")
     warmup_steps: int = Field(100, ge=0, description="linear learning-rate warmup steps")
     weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay (linear weights)")
     grad_clip: float = Field(0.75, ge=0, description="gradient norm clip (0: none)")
@@ -58,13 +58,13 @@ class GPTConfig(BaseModel):
                                                       "sample the trained weights)")
     timesteps: int = Field(1000, ge=2, description="diffusion steps T")
     step_input: Literal["index", "fraction"] = Field(
-        "index", description="the diffusion step as the network sees it: its index t "
+        "fraction", description="the diffusion step as the network sees it: its index t "
                              "(G.pt) or t / T")
     sampling_steps: int | None = Field(100, ge=1, description="reverse steps when sampling, "
                                                               "evenly spaced (None: all T)")
     min_spacing: int = Field(1, ge=1, description="least k - j of a training pair")
     max_spacing: int | None = Field(None, ge=1, description="most k - j (default: the run)")
-    augment: bool = Field(True, description="permute each pair's hidden units (the task's "
+    augment: bool = Field(False, description="permute each pair's hidden units (the task's "
                                             "permutation groups)")
     sample_batch: int = Field(256, ge=1, description="samples denoised at once")
     prompt_alignment: bool = Field(True, description="measure prompt alignment (diagnostics)")
