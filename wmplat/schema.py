@@ -8,9 +8,10 @@ field at fault.
 import math
 import re
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,6 +29,15 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 CONFIG_HASH = re.compile(r"^[0-9a-f]{12}$")
 M = TypeVar("M", bound=BaseModel)
+
+
+def _sha256(value: str) -> str:
+    if not SHA256.match(value):
+        raise ValueError("must be 64 lowercase hex digits")
+    return value
+
+
+Sha256 = Annotated[str, AfterValidator(_sha256)]
 
 
 class StrictModel(BaseModel):
@@ -105,19 +115,12 @@ def _inside_zoo(value: str) -> str:
 
 class FileRecord(StrictModel):
     path: str
-    sha256: str
+    sha256: Sha256
 
     @field_validator("path")
     @classmethod
     def _inside(cls, value: str) -> str:
         return _inside_zoo(value)
-
-    @field_validator("sha256")
-    @classmethod
-    def _hex(cls, value: str) -> str:
-        if not SHA256.match(value):
-            raise ValueError("must be 64 lowercase hex digits")
-        return value
 
 
 class ZooManifest(StrictModel):
@@ -260,14 +263,7 @@ class FigureRecord(StrictModel):
     caption: str = Field(min_length=1, max_length=FIGURE_CAPTION_MAX)
     kind: Literal["metric", "method", "baseline"]     # what made it
     producer: Name                                   # the metric's or the method's name
-    sha256: str
-
-    @field_validator("sha256")
-    @classmethod
-    def _hex(cls, value: str) -> str:
-        if not SHA256.match(value):
-            raise ValueError("must be 64 lowercase hex digits")
-        return value
+    sha256: Sha256
 
 
 class FigureIndex(StrictModel):
