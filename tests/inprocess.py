@@ -112,3 +112,13 @@ def check_hub_settings(env: dict[str, str]) -> None:
         why = f"it sets {asked}" if asked else "this test moved the Hugging Face cache"
         raise RuntimeError(f"cannot run wmplat in process: {why}, and the Hugging Face clients "
                            "read their settings once, at import; use the cli_process fixture")
+
+
+def as_plugin(hook: str, cls: type) -> type:
+    """A plugin object for `wmplat.plugins.register` whose hook `hook` registers `cls`."""
+    import wmplat
+
+    def register(register):
+        register(cls)
+    register.__name__ = hook
+    return type(f"{cls.__name__}Plugin", (), {hook: staticmethod(wmplat.hookimpl(register))})

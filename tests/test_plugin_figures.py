@@ -13,6 +13,7 @@ import shutil
 import pytest
 import torch
 from conftest import Cli
+from inprocess import as_plugin
 from pydantic import BaseModel, ConfigDict
 from test_names import one_line_error
 from test_report import Page
@@ -128,13 +129,6 @@ class BrokenGrid(wmplat.Metric):
     def compute(self, ctx):
         return wmplat.MetricValues(summary={"broken_spread": 0.0},
                                    figures=[wmplat.Figure("grid", "a grid", b"not a png")])
-
-
-def as_plugin(hook: str, cls: type) -> type:
-    def register(register):
-        register(cls)
-    register.__name__ = hook
-    return type(f"{cls.__name__}Plugin", (), {hook: staticmethod(wmplat.hookimpl(register))})
 
 
 GAUGE = as_plugin("register_methods", Gauge)

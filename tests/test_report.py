@@ -5,6 +5,10 @@ from html.parser import HTMLParser
 
 import pytest
 from conftest import Cli
+from inprocess import as_plugin
+
+from wmplat.plugins import registered
+from wmplat.testing import SpecTask, tiny_zoo
 
 KINDS = ("scatter", "min-l2", "heatmap")
 
@@ -115,3 +119,31 @@ def test_output_is_only_for_html(cli, results):
     proc = cli("leaderboard", "--results-dir", str(results / "wmplat-results"),
                "--output", "x.md", ok=False)
     assert proc.returncode == 1 and "--output is for --format html" in proc.stderr
+
+
+class NamedTask(SpecTask):
+    """The kit's task, saying what its quality and similarity measure, as a field task would."""
+
+    name = "named-task"
+    quality_name = "minus distance"
+    similarity_name = "closeness of shapes"
+
+
+def _scatter_caption(page_text: str) -> str:
+    start = page_text.index('data-kind="scatter"')
+    return page_text[page_text.index("<figcaption>", start):page_text.index("</figcaption>",
+                                                                           start)]
+
+
+def test_the_scatter_says_what_the_tasks_quality_and_similarity_measure(tmp_path, page):
+    tiny_zoo(NamedTask(), tmp_path / "zoo", runs=6, heldout=3)
+    plugin = as_plugin("register_datasets", NamedTask)
+    with registered(plugin):
+        Cli(tmp_path)("evaluate", "--method", "replica", "--zoo", str(tmp_path / "zoo"),
+                      "--samples", "4")
+        Cli(tmp_path)("leaderboard", "--format", "html", "--output", str(tmp_path / "p.html"))
+    caption = _scatter_caption((tmp_path / "p.html").read_text(encoding="utf-8"))
+    assert "Minus distance against max similarity" in caption
+    assert "(closeness of shapes)" in caption and "IoU" not in caption
+    classifier = _scatter_caption(page.read_text(encoding="utf-8"))
+    assert "Accuracy against max similarity" in classifier and "IoU" in classifier

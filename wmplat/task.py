@@ -45,6 +45,8 @@ class Task:
     architecture: ClassVar[str] = ""
     license: ClassVar[str] = "unknown"
     quality_name: ClassVar[str] = "accuracy"
+    # What `similarity` measures, in words: the report's axis and caption say it.
+    similarity_name: ClassVar[str] = "similarity of behaviour"
     # Version of the zoo recipe: bump it when `build_zoo` changes, so cached zoos are rebuilt.
     version: ClassVar[str] = "1"
     # Settings for each baseline on this task, one leaderboard row each: {"noise": [{...}, ...]}.
@@ -98,6 +100,8 @@ class Task:
 class ClassifierTask(Task):
     """A classifier: behaviour = predicted labels on a fixed test set, quality = accuracy,
     similarity = IoU of the sets of misclassified test examples (IoU of two empty sets is 1)."""
+
+    similarity_name: ClassVar[str] = "IoU of errors"
 
     # Models evaluated at once in `behaviour`; None fits as many as `forward_bytes` says fit the
     # working set (8 MB, or the memory budget if smaller). A task whose forward needs more

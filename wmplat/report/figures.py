@@ -102,9 +102,11 @@ def _figure(height: float) -> Figure:
 
 # --- accuracy against max similarity -------------------------------------------------------
 
-def scatter(series: Sequence[Series]) -> tuple[Figure, str]:
-    """Accuracy against max similarity, every model of every row; a second panel zooms on the
-    accuracies of the reference runs when other rows stretch the axis far below them.
+def scatter(series: Sequence[Series], quality: str = "accuracy",
+            similarity: str = "IoU of errors") -> tuple[Figure, str]:
+    """Quality (accuracy) against max similarity, every model of every row, the axes named
+    after what the task's quality and similarity measure; a second panel zooms on the quality
+    of the reference runs when other rows stretch the axis far below them.
     Returns the figure and a sentence for the caption about points the zoom leaves out."""
     with matplotlib.rc_context(STYLE):
         zoom = _zoom_range(series)
@@ -114,14 +116,14 @@ def scatter(series: Sequence[Series]) -> tuple[Figure, str]:
             for s in series:
                 _points(ax, s)
             ax.set_xlim(-0.03, 1.03)
-            ax.set_xlabel("max similarity to a training checkpoint (IoU of errors)")
+            ax.set_xlabel(f"max similarity to a training checkpoint ({similarity})")
             ax.grid(True, color="#e6e6e6", linewidth=0.6)
             ax.set_axisbelow(True)
-        axes[0].set_ylabel("accuracy")
+        axes[0].set_ylabel(quality)
         if zoom:
             axes[0].set_title("all models")
             axes[1].set_ylim(*zoom)
-            axes[1].set_title(f"accuracy {zoom[0]:.3f}–{zoom[1]:.3f} (zoom)")
+            axes[1].set_title(f"{quality} {zoom[0]:.3f}–{zoom[1]:.3f} (zoom)")
         fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
                    ncol=min(4, len(series)), frameon=False, markerscale=1.0,
                    handletextpad=0.3, columnspacing=1.5)

@@ -33,6 +33,7 @@ from ..evaluation.store import (
 )
 from ..measures import COLUMNS, SUMMARIES, SummaryValue
 from ..schema import Result
+from ..task import ClassifierTask
 from . import figures
 from .figures import Preview, Series
 from .leaderboard import (
@@ -80,7 +81,7 @@ def _zoo_section(rows: list[Result], folders: dict[int, Path], numbers: Iterator
     parts = [f'<section id="zoo-{_slug(zoo)}">', f"<h2>{_e(heading)}</h2>",
              *_invalid_html(rows), _table(rows, names, styles), _reading_guide(rows)]
     if any("accuracy" in s.values and "max_similarity" in s.values for s in series):
-        parts.append(_scatter_figure(zoo, series, next(numbers)))
+        parts.append(_scatter_figure(zoo, series, next(numbers), task_words(rows[0].task)))
     if any("min_l2" in s.values for s in series):
         parts.append(_histogram_figure(zoo, series, next(numbers)))
     if previews := _previews(rows, series, folders):
@@ -226,14 +227,34 @@ def _footer(rows: list[Result]) -> str:
 
 # --- figures -------------------------------------------------------------------------------
 
-def _scatter_figure(zoo: str, series: list[Series], number: int) -> str:
-    fig, left_out = figures.scatter(series)
-    caption = ("Accuracy against max similarity: one point per model. Max similarity is the "
-               "highest IoU between the model's set of misclassified test examples and that of "
-               "any training checkpoint; 1 means it errs exactly like one of them. Training "
-               "checkpoints (train) and heldout runs (fresh) show where independently trained "
-               "models fall; memorized samples crowd the right edge. Methods are drawn on top, "
-               "so where points coincide they hide the rows beneath. " + left_out)
+def task_words(task: str) -> tuple[str, str]:
+    """What the task's quality and similarity measure, in words (`Task.quality_name`,
+    `similarity_name`), if the task is installed; a classifier's otherwise (a zoo of a task
+    file is one)."""
+    from ..plugins import load_plugins
+
+    entry = next((e for e in load_plugins().datasets.entries() if e.name == task), None)
+    cls = entry.cls if entry is not None else ClassifierTask
+    return cls.quality_name, cls.similarity_name
+
+
+def _scatter_figure(zoo: str, series: list[Series], number: int,
+                    words: tuple[str, str]) -> str:
+    quality, similarity = words
+    fig, left_out = figures.scatter(series, quality, similarity)
+    if (quality, similarity) == (ClassifierTask.quality_name, ClassifierTask.similarity_name):
+        meaning = ("Max similarity is the highest IoU between the model's set of misclassified "
+                   "test examples and that of any training checkpoint; 1 means it errs exactly "
+                   "like one of them.")
+    else:
+        meaning = (f"Max similarity is the highest similarity ({similarity}) between what the "
+                   "model does and what any training checkpoint does; 1 means it behaves "
+                   "exactly like one of them.")
+    caption = (f"{quality[:1].upper()}{quality[1:]} against max similarity: one point per "
+               f"model. {meaning} Training checkpoints (train) and heldout runs (fresh) show "
+               "where independently trained models fall; memorized samples crowd the right "
+               "edge. Methods are drawn on top, so where points coincide they hide the rows "
+               "beneath. " + left_out)
     return _figure_html("scatter", zoo, fig, number, caption)
 
 
@@ -255,8 +276,9 @@ def _heatmap_figure(zoo: str, previews: list[Preview], number: int) -> str:
     caption = ("Parameter heatmaps: the 64 parameters that vary most across the training "
                "checkpoints (columns, in flat order) of each row's first samples (above the "
                "white line), and the same parameters of each sample's 3 nearest training "
-               "checkpoints after aligning hidden units (below), on one color scale. d is the "
-               "aligned L2 distance over all parameters; beside each sample, its category. "
+               "checkpoints after aligning hidden units where the task declares permutation "
+               "symmetry (below), on one color scale. d is the aligned L2 distance over all "
+               "parameters; beside each sample, its category. "
                "Matching columns mean a copy. Shown: the methods, the baselines that dominate "
                "them (or the first baselines, without a method) and the heldout runs: "
                + ", ".join(p.name for p in previews) + ".")

@@ -70,6 +70,7 @@ class Shapes2dField(wmplat.Task):
                     "relu, one occupancy logit (2,753 parameters)")
     license = "MIT"
     quality_name = "-CD to test shapes"
+    similarity_name = f"exp(-CD / {SIMILARITY_SCALE}) between shapes"
     # The tiny test zoo has a version of its own, so that it never passes for the real one.
     # Version 2: the baselines' settings moved into the zoo's provenance.
     version = "2-tiny" if recipe() != Recipe() else "2"
