@@ -5,9 +5,11 @@ one leaderboard row each). Readers validate as strictly as writers and name the 
 field at fault.
 """
 
+import json
 import math
 import re
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -61,6 +63,21 @@ def check_schema_version(data: Any, source: str, error: type[Exception]) -> None
     if isinstance(version, int) and version > SCHEMA_VERSION:
         raise error(f"{source}: schema_version {version} is newer than this wmplat reads "
                     f"({SCHEMA_VERSION}); upgrade wmplat")
+
+
+def parse_versioned(model: type[M], data: Any, source: str, error: type[Exception]) -> M:
+    """`parse_model` after `check_schema_version`: a file of a newer schema says so first."""
+    check_schema_version(data, source, error)
+    return parse_model(model, data, source, error)
+
+
+def read_json_model(path: Path, model: type[M], what: str, error: type[Exception]) -> M:
+    """A versioned JSON file: unreadable or malformed -> `error` naming the path and `what`."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot read {what} ({exc})") from None
+    return parse_versioned(model, data, str(path), error)
 
 
 # --- zoos ----------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ with its hash and nothing else in `figures/`.
 """
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,7 @@ from typing import Any
 from ..errors import PluginError, ResultError
 from ..figure import Figure
 from ..names import NAME_RULE, is_name
-from ..schema import (
-    FIGURE_CAPTION_MAX,
-    FigureIndex,
-    FigureRecord,
-    check_schema_version,
-    parse_model,
-)
+from ..schema import FIGURE_CAPTION_MAX, FigureIndex, FigureRecord, read_json_model
 
 FIGURES_DIR = "figures"
 FIGURES_INDEX = "figures.json"
@@ -159,12 +152,7 @@ def read_figures(folder: Path) -> list[StoredFigure]:
 
 
 def _read_index(path: Path) -> FigureIndex:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ResultError(f"{path}: cannot read the figures' index ({exc})") from None
-    check_schema_version(data, str(path), ResultError)
-    return parse_model(FigureIndex, data, str(path), ResultError)
+    return read_json_model(path, FigureIndex, "the figures' index", ResultError)
 
 
 def _read_figure(files: Path, record: FigureRecord) -> StoredFigure:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..engine.atomic import atomic_folder, folder_lock
 from ..errors import ResultError
-from ..schema import Result, check_schema_version, parse_model
+from ..schema import Result, read_json_model
 from .plugin_figures import (
     FIGURES_DIR,
     FIGURES_INDEX,
@@ -176,12 +176,7 @@ def read_row(folder: Path, per_sample_names: set[str] | None = None
 
 
 def read_result(path: Path) -> Result:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ResultError(f"{path}: cannot read result ({exc})") from None
-    check_schema_version(data, str(path), ResultError)
-    return parse_model(Result, data, str(path), ResultError)
+    return read_json_model(path, Result, "result", ResultError)
 
 
 def read_per_sample(folder: Path) -> dict:

@@ -17,7 +17,7 @@ from ..errors import ConfigError, PluginError, ZooError
 from ..names import check_name, name_error
 from ..plugins import Plugins
 from ..plugins.registry import unknown_name_message
-from ..schema import FILE_TASK, ZooEntry, ZooRegistryFile, check_schema_version, parse_model
+from ..schema import FILE_TASK, ZooEntry, ZooRegistryFile, parse_versioned
 from ..task import BuiltZoo, ShippedZoo, Task
 from .format import (
     MANIFEST,
@@ -44,8 +44,7 @@ def read_registry(path: Path) -> dict[str, ZooEntry]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ZooError(f"{path}: cannot read zoo registry ({exc})") from None
-    check_schema_version(data, str(path), ZooError)
-    return parse_model(ZooRegistryFile, data, str(path), ZooError).zoos
+    return parse_versioned(ZooRegistryFile, data, str(path), ZooError).zoos
 
 
 @dataclass

@@ -21,7 +21,7 @@ from .. import __version__
 from ..engine.atomic import write_text_atomic
 from ..errors import ConfigError, ZooError
 from ..evaluation.heldout_copies import check_independent_splits
-from ..schema import ModelRecord, ZooManifest, check_schema_version, parse_model
+from ..schema import ModelRecord, ZooManifest, parse_model, parse_versioned
 from ..task import BuiltZoo, Task
 from .params import ParamSpec, flatten, normalize_spec, num_params, unflatten
 from .train_view import TrainZoo
@@ -115,8 +115,7 @@ def read_manifest(folder: Path) -> ZooManifest:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ZooError(f"{path}: not valid JSON ({exc})") from None
-    check_schema_version(data, str(path), ZooError)
-    return parse_model(ZooManifest, data, str(path), ZooError)
+    return parse_versioned(ZooManifest, data, str(path), ZooError)
 
 
 def load_zoo(folder: Path, task: Task | None = None, revision: str | None = None,

@@ -13,7 +13,7 @@ from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator
 
 from ...errors import ConfigError
 from ...names import NAME_RULE, Name
-from ...schema import COMMIT, StrictModel, check_schema_version, is_relative_path, parse_model
+from ...schema import COMMIT, StrictModel, is_relative_path, parse_versioned
 from .layers import LAYERS
 
 FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -182,5 +182,4 @@ def read_task_file(path: Path) -> TaskFile:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a task file is a YAML mapping (schema_version, name, kind, "
                           "architecture, input_shape, data, symmetry)")
-    check_schema_version(data, str(path), ConfigError)
-    return parse_model(TaskFile, data, str(path), ConfigError)
+    return parse_versioned(TaskFile, data, str(path), ConfigError)
