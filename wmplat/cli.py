@@ -20,6 +20,7 @@ from .evaluation.defaults import (
     SAMPLE_MEMORY_ENV,
 )
 from .evaluation.store import read_results
+from .names import check_name
 from .report.leaderboard import FORMATS, render
 from .zoo.importers import FORMATS as IMPORT_FORMATS
 
@@ -103,7 +104,6 @@ def evaluate(method, zoo, samples, seed, results_dir, settings, force, revision,
     leaderboard. Example: wmplat evaluate --method noise --set sigma=0.05"""
     from .evaluation.runner import check_ranges
     from .evaluation.runner import evaluate as run
-    from .names import check_name
 
     check_name("method", method, "given to --method")
     check_ranges(samples, seed)
@@ -362,6 +362,69 @@ def zoo_push(name, repo):
                f"pin it in a registry file (see docs/publishing.md):\n"
                f"  {z.name}:\n    source: hub\n    repo_id: {repo}\n"
                f"    revision: {commit}\n    task: {z.manifest.task}")
+
+
+@cli.command()
+@click.option("--methods", required=True, metavar="A,B,...",
+              help="The methods (or baselines at other settings) to evaluate, by name.")
+@click.option("--zoos", default=DEFAULT_ZOO, show_default=True, metavar="X,Y,...",
+              help="The zoos: names from `wmplat zoo list` or zoo folders.")
+@click.option("--seeds", default=str(DEFAULT_SEED), show_default=True, metavar="SEEDS",
+              help="Seeds as a list and ranges: 0-4, 0,3,7 or 0-2,10.")
+@click.option("--samples", "-n", default=DEFAULT_SAMPLES, show_default=True, type=int,
+              help="How many models each method samples (as `wmplat evaluate --samples`).")
+@click.option("--results-dir", default=DEFAULT_RESULTS_DIR, type=click.Path(path_type=Path),
+              help=RESULTS_HELP)
+@click.option("--set", "settings", multiple=True, metavar="METHOD.KEY=VALUE",
+              help="An option for one of the methods, e.g. noise.sigma=0.05; repeatable.")
+@click.option("--executor", default="local", show_default=True,
+              type=click.Choice(["local", "ray"]),
+              help="local: worker processes on this machine; ray: Ray tasks, on a local Ray "
+                   "instance started for the sweep or on the cluster at --address.")
+@click.option("--address", default=None, metavar="auto|HOST:PORT|ray://HOST:PORT",
+              help="A running Ray cluster to use (--executor ray); without it a local "
+                   "instance is started and stopped.")
+@click.option("--workers", default=None, type=int,
+              help="Cells computed at once (default: this machine's CPUs, or the cluster's, "
+                   "divided by --cpus-per-cell).")
+@click.option("--cpus-per-cell", default=1, show_default=True, type=int,
+              help="CPU threads each cell uses (and reserves, on Ray).")
+def sweep(methods, zoos, seeds, samples, results_dir, settings, executor, address, workers,
+          cpus_per_cell):
+    """Evaluate every method on every zoo at every seed, with each zoo's baselines and
+    references computed once and shared.
+
+    Each cell (method, config, zoo, seed) is the row `wmplat evaluate` would compute, stored
+    the same way. Cells already stored are reused, so an interrupted sweep, run again,
+    computes only what is missing; a cell that fails is reported and does not stop the others.
+    Ends with a summary and the command that reruns each failed cell; exits with 1 if any
+    failed. Example: wmplat sweep --methods noise,copycat --seeds 0-4
+
+    On a Ray cluster (`pip install 'wmplat[ray]'`) every worker needs wmplat and the plugins
+    installed at this machine's versions (checked before any cell runs): docs/sweeps.md."""
+    from .report.leaderboard import render
+    from .sweep.grid import parse_names, parse_seeds
+    from .sweep.run import sweep as run
+    from .sweep.summary import summary
+
+    names = parse_names("--methods", methods)
+    for name in names:
+        check_name("method", name, "given to --methods")
+    cells, outcome = run(names, parse_names("--zoos", zoos), parse_seeds(seeds), samples,
+                         results_dir, parse_set(settings), executor, address, workers,
+                         cpus_per_cell)
+    if outcome.rows:
+        click.echo(render(outcome.rows, "table"))
+    click.echo(summary(outcome, results_dir), err=True)
+    if outcome.interrupted:
+        sys.exit(130)
+    if outcome.failed:
+        raise SweepFailed(f"{len(outcome.failed)} of {outcome.cells} cells failed (listed "
+                          "above with the commands that rerun them)")
+
+
+class SweepFailed(WmplatError):
+    """Some cells of a sweep failed; the others are stored."""
 
 
 @cli.command("new-plugin")

@@ -142,10 +142,9 @@ def folder_lock(path: Path) -> Iterator[None]:
     """Hold the lock of `path` (the file `.NAME.lock` beside it) for as long as the block
     runs, saying so on stderr when another process holds it; once it is held, finish what
     killed writers left beside `path` (`clean_stale`), so that the block sees it whole."""
-    from filelock import FileLock, Timeout
+    from filelock import Timeout
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(path.with_name(f".{path.name}.lock"))
+    lock = _lock_of(path)
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -156,3 +155,28 @@ def folder_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def try_lock(path: Path):
+    """`folder_lock` without waiting: the held lock (release it when done), or None if another
+    process holds it."""
+    from filelock import Timeout
+
+    lock = _lock_of(path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return None
+    try:
+        clean_stale(path.parent)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _lock_of(path: Path):
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(path.with_name(f".{path.name}.lock"))

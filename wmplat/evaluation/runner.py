@@ -89,16 +89,10 @@ def evaluate(method: str, zoo: str = DEFAULT_ZOO, n_samples: int = DEFAULT_SAMPL
     check_ranges(n_samples, seed)
     plugins = load_plugins()
     entry = plugins.generators.get(method)
-    # every baseline and metric runs, so a name two packages claim must not pick one silently
-    for name, claims in plugins.generators.conflicts().items():
-        if any(c.kind == "baseline" for c in claims):
-            plugins.generators.get(name)
-    plugins.metrics.check_no_conflicts()
+    check_no_conflicts(plugins)
     main_job = Job(method, entry.kind, validate_config(entry, options or {}), entry)
     prepare_results_dir(results_dir)
-    opened = open_zoo(zoo, plugins, revision)
-    check_sample_memory(n_samples, opened)
-    check_task_symmetry(opened)
+    opened = open_checked_zoo(zoo, plugins, n_samples, revision)
     jobs = [main_job] + [j for j in baseline_jobs(plugins, opened) if not _same(j, main_job)]
     jobs += [TRAIN_REFERENCE, REFERENCE]
     evaluation = Evaluation(opened, n_samples, seed, results_dir, force)
@@ -107,6 +101,25 @@ def evaluate(method: str, zoo: str = DEFAULT_ZOO, n_samples: int = DEFAULT_SAMPL
         status(f"[{i}/{len(jobs)}] {job.label} ({job.kind}) on {opened.name}")
         rows.append(evaluation.run(job))
     return rows
+
+
+def check_no_conflicts(plugins: Plugins) -> None:
+    """Every baseline and metric runs, so a name two packages claim must not pick one
+    silently."""
+    for name, claims in plugins.generators.conflicts().items():
+        if any(c.kind == "baseline" for c in claims):
+            plugins.generators.get(name)
+    plugins.metrics.check_no_conflicts()
+
+
+def open_checked_zoo(zoo: str, plugins: Plugins, n_samples: int,
+                     revision: str | None = None) -> Zoo:
+    """The zoo, opened (built or pulled if need be), with its samples' memory and its task's
+    symmetry checked."""
+    opened = open_zoo(zoo, plugins, revision)
+    check_sample_memory(n_samples, opened)
+    check_task_symmetry(opened)
+    return opened
 
 
 def check_ranges(n_samples: int, seed: int) -> None:
@@ -201,27 +214,39 @@ REFERENCE = Job(FRESH, "reference", {})          # the heldout runs: the null
 TRAIN_REFERENCE = Job(TRAIN, "reference", {})    # the train runs, each against the others
 
 
+def job_for(plugins: Plugins, name: str, kind: str, config: dict[str, Any]) -> Job:
+    """The job of a row named by plain values (a sweep's cell): a reference is one of the two
+    references, a method or baseline gets its registered entry."""
+    if kind == "reference":
+        return {FRESH: REFERENCE, TRAIN: TRAIN_REFERENCE}[name]
+    return Job(name, kind, config, plugins.generators.get(name))
+
+
 def _shows_stages(compute):
     """Wraps `Evaluation._compute`: the row's stages (fit, sample, diagnostics for a method
     that has them, each metric, judging) are shown as they start (wmplat.progress)."""
     @functools.wraps(compute)
-    def run(self, job: Job, folder: Path) -> Result:
+    def run(self, job: Job) -> "Row":
         own = 0 if job.is_reference else 2 + has_diagnostics(job.entry.cls)
         total = own + len(applicable_metrics(self.zoo)) + 1
         with stages(job.label, total):
-            return compute(self, job, folder)
+            return compute(self, job)
     return run
 
 
 class Evaluation:
     """Runs jobs on one zoo with shared caches, and the heldout runs' values as the null."""
 
-    def __init__(self, zoo: Zoo, n_samples: int, seed: int, results_dir: Path, force: bool):
+    def __init__(self, zoo: Zoo, n_samples: int, seed: int, results_dir: Path, force: bool,
+                 cache: BehaviourCache | None = None,
+                 null: dict[str, torch.Tensor] | None = None):
+        """`cache` and `null` (the `fresh` reference's per-sample values) may come from an
+        earlier evaluation of the same zoo: a sweep's worker computes one row with them."""
         self.zoo, self.n_samples, self.seed = zoo, n_samples, seed
         self.results_dir, self.force = results_dir, force
-        self.cache = BehaviourCache(zoo)
+        self.cache = cache or BehaviourCache(zoo)
         self._done: dict[Path, Result] = {}
-        self._null: dict[str, torch.Tensor] | None = None
+        self._null = null
         self._train_separation: tuple[torch.Tensor, torch.Tensor] | None = None
         self.per_sample_names = {*RUNNER_PER_SAMPLE, *(
             name for entry in applicable_metrics(zoo) for name in entry.cls.per_sample)}
@@ -232,11 +257,22 @@ class Evaluation:
                              None if job.is_reference else self.seed, self.n_samples)
 
     def run(self, job: Job) -> Result:
+        """The stored row of `job` if it checks out, else the row computed and written."""
         folder = self.folder(job)
         if folder not in self._done:
             recover_row(folder)
-            self._done[folder] = self._reuse(job, folder) or self._compute(job, folder)
+            stored = self.stored(job)
+            if stored is not None:
+                status(f"  reusing {folder / RESULT}")
+            self._done[folder] = stored or self._compute_and_write(job, folder)
         return self._done[folder]
+
+    def _compute_and_write(self, job: Job, folder: Path) -> Result:
+        row = self.compute(job)
+        write_result(folder, *row)
+        status(f"  {row.result.verdict or 'done'} in {row.result.wall_seconds:.1f}s -> "
+               f"{folder / RESULT}")
+        return row.result
 
     def null(self) -> dict[str, torch.Tensor]:
         """Per-sample values of the heldout runs, computed or read back (and checked) on first
@@ -266,9 +302,10 @@ class Evaluation:
     def _version(self, job: Job) -> str:
         return __version__ if job.is_reference else job.entry.provider.version
 
-    def _reuse(self, job: Job, folder: Path) -> Result | None:
+    def stored(self, job: Job) -> Result | None:
         """The stored row, if it is whole, checks out and was computed from exactly this job;
         else None, with a one-line note why it is recomputed."""
+        folder = self.folder(job)
         if self.force or not folder.exists():
             return None
         try:
@@ -276,15 +313,14 @@ class Evaluation:
         except ResultError as exc:
             status(f"  recomputing: the stored row does not check out: {exc}")
             return None
-        if reason := self._mismatch(job, stored):
+        if reason := self.mismatch(job, stored):
             status(f"  recomputing {folder}: {reason}")
             return None
         if job is REFERENCE:
             self._null = values
-        status(f"  reusing {folder / RESULT}")
         return stored
 
-    def _mismatch(self, job: Job, stored: Result) -> str | None:
+    def mismatch(self, job: Job, stored: Result) -> str | None:
         """What differs between a stored row and the row `job` would compute, if anything."""
         split = "heldout" if job is REFERENCE else "train"
         n = len(self.cache.runs(split).unique()) if job.is_reference else self.n_samples
@@ -301,7 +337,9 @@ class Evaluation:
         return None
 
     @_shows_stages
-    def _compute(self, job: Job, folder: Path) -> Result:
+    def compute(self, job: Job) -> "Row":
+        """Compute the row of `job` (after the reference, if it needs the null), writing
+        nothing."""
         start = time.perf_counter()
         if job.is_reference:
             samples, runs = final_checkpoints(self.zoo, "heldout" if job is REFERENCE else "train")
@@ -320,11 +358,9 @@ class Evaluation:
             metrics=Metrics(**summary, **statistics), verdict=verdict,
             environment=environment(), created_at=datetime.now(UTC),
             wall_seconds=round(time.perf_counter() - start, 3))
-        write_result(folder, result, per_sample, preview, figures)
         if job is REFERENCE:
             self._null = per_sample
-        status(f"  {verdict or 'done'} in {result.wall_seconds:.1f}s -> {folder / RESULT}")
-        return result
+        return Row(result, per_sample, preview, figures)
 
     def _judge(self, job: Job, samples: torch.Tensor, runs: torch.Tensor | None,
                per_sample: dict[str, torch.Tensor]) -> tuple[str | None, dict]:
@@ -358,6 +394,15 @@ def final_checkpoints(zoo: Zoo, split: str) -> tuple[torch.Tensor, torch.Tensor]
             last[unit] = i
     index = sorted(last.values())
     return weights[index], torch.tensor([units[i] for i in index])
+
+
+class Row(NamedTuple):
+    """A computed row: what `write_result` stores in the row's folder."""
+
+    result: Result
+    per_sample: dict[str, torch.Tensor]
+    preview: dict[str, torch.Tensor]
+    figures: list[RowFigure]
 
 
 class Reported(NamedTuple):

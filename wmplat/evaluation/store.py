@@ -101,11 +101,18 @@ def is_row_folder(folder: Path) -> bool:
 def write_result(folder: Path, result: Result, per_sample: dict,
                  preview: dict | None = None, figures: Sequence[RowFigure] = ()) -> None:
     """Write a row's files into a temporary folder and move it onto `folder` at once."""
+    with folder_lock(folder):
+        write_row(folder, result, per_sample, preview, figures)
+
+
+def write_row(folder: Path, result: Result, per_sample: dict, preview: dict | None = None,
+              figures: Sequence[RowFigure] = ()) -> None:
+    """`write_result` for a caller that holds the row's lock (`wmplat.engine.atomic.try_lock`)."""
     from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     try:
-        with folder_lock(folder), atomic_folder(folder, owned=is_row_folder) as tmp:
+        with atomic_folder(folder, owned=is_row_folder) as tmp:
             for name, tensors in ((PER_SAMPLE, per_sample), (PREVIEW, preview or {})):
                 tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
                 if tensors:

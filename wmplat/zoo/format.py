@@ -52,9 +52,11 @@ class Zoo:
     """
 
     def __init__(self, manifest: ZooManifest, weights: torch.Tensor, task: Task,
-                 revision: str | None, folder: Path | None = None):
+                 revision: str | None, folder: Path | None = None,
+                 within: Path | None = None):
         self.manifest = manifest
         self.folder = folder                  # where it was loaded from
+        self.within = within                  # where its files may lead (None: the folder)
         self.task = task
         self.revision = revision
         self._weights = weights
@@ -135,7 +137,7 @@ def load_zoo(folder: Path, task: Task | None = None, revision: str | None = None
     check_independent_splits(manifest, weights, units["heldout"], units["train"], str(folder))
     if revision is None:
         revision = "local-" + sha256_file(folder / MANIFEST)[:12]
-    return Zoo(manifest, weights, task, revision, folder=folder)
+    return Zoo(manifest, weights, task, revision, folder=folder, within=within)
 
 
 def file_task(folder: Path, manifest: ZooManifest, within: Path | None = None) -> Task:
