@@ -78,10 +78,10 @@ class RayExecutor:
         ray = self._ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        task = ray.remote(_describe_task).options(num_cpus=0, max_retries=0)
+        task = ray.remote(_describe_task)
         nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
-        refs = [task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False))
-                .remote(sources) for n in nodes]
+        refs = [task.options(num_cpus=0, max_retries=0, scheduling_strategy=(
+            NodeAffinitySchedulingStrategy(n, soft=False))).remote(sources) for n in nodes]
         answers = ray.get(refs)
         for i, data in enumerate(sources):
             source = ZooSource(**data)
