@@ -8,6 +8,7 @@ when a client swallows the error. A sub-name of a loopback host (`datasets-serve
 which `datasets` asks for) cannot exist anywhere: it gets an immediate "no such name" instead.
 """
 
+import functools
 import ipaddress
 import os
 import socket
@@ -21,13 +22,40 @@ class NetworkBlockedError(RuntimeError):
 
 
 def _is_loopback(host: str) -> bool:
+    """Whether `host` is this machine: a loopback address or name, the unspecified address
+    (0.0.0.0, ::, which a connection takes to mean this machine), or an address of one of its
+    own network interfaces (Ray's processes reach each other at the machine's address)."""
     host = host.split("%", 1)[0].strip("[]")
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return host.lower().rstrip(".") in LOCAL_NAMES
-    mapped = getattr(address, "ipv4_mapped", None)
-    return (mapped or address).is_loopback
+    address = getattr(address, "ipv4_mapped", None) or address
+    return address.is_loopback or address.is_unspecified or address in _own_addresses()
+
+
+@functools.cache
+def _own_addresses() -> frozenset:
+    """The addresses of this machine's interfaces (Linux: ioctl for IPv4, /proc for IPv6)."""
+    found = set()
+    try:
+        import fcntl
+        import struct
+
+        for _, name in socket.if_nameindex():
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                try:
+                    packed = fcntl.ioctl(s.fileno(), 0x8915,      # SIOCGIFADDR
+                                         struct.pack("256s", name[:15].encode()))
+                except OSError:
+                    continue
+                found.add(ipaddress.ip_address(packed[20:24]))
+        with open("/proc/net/if_inet6", encoding="ascii") as lines:
+            for line in lines:
+                found.add(ipaddress.ip_address(bytes.fromhex(line.split()[0])))
+    except (OSError, ImportError, ValueError):
+        pass
+    return frozenset(found)
 
 
 def _is_loopback_subname(host: str) -> bool:

@@ -6,6 +6,7 @@ was running; a new worker takes its place.
 import multiprocessing
 import os
 import signal
+import threading
 from multiprocessing.connection import Connection, wait
 
 from .worker import FAILED, describe, run_cell
@@ -15,6 +16,11 @@ def _serve(conn: Connection) -> None:
     """A worker's loop: a request in, its answer out, until the driver hangs up."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C is the driver's to handle
     os.environ["WMPLAT_QUIET"] = "1"
+    # tqdm's default lock is a multiprocessing semaphore, registered with the driver's resource
+    # tracker: a worker killed mid-cell would leave it behind, and a warning at the driver's exit
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
     while True:
         try:
             request = conn.recv()

@@ -7,6 +7,8 @@ files through the object store where its machine cannot see the driver's folder)
 the row as plain values: the worker imports wmplat and the plugins from its own installation.
 """
 
+import os
+
 from ..errors import ConfigError
 from .worker import FAILED, describe, run_cell
 from .zoos import ZooSource, zoo_files
@@ -44,6 +46,8 @@ class RayExecutor:
 
     def __init__(self, address: str | None, workers: int | None, cpus_per_cell: int,
                  gpus_per_cell: float, num_cpus: int | None = None):
+        # Ray reports usage to its makers unless told not to: a sweep reaches no one by default
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         self._ray = ray = _ray()
         self._started = address is None
         try:
@@ -51,7 +55,7 @@ class RayExecutor:
                 ray.init(num_cpus=num_cpus, include_dashboard=False)
             else:
                 ray.init(address=address)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
+        except Exception as exc:    # Ray raises bare Exceptions for a node that did not start
             where = "a local Ray instance" if self._started else f"the Ray cluster at {address}"
             raise ConfigError(f"cannot start or reach {where}: {_first_line(exc)}") from None
         total = int(ray.cluster_resources().get("CPU", 1))
