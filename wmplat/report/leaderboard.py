@@ -214,7 +214,8 @@ def _aggregate_grid(aggregates: list[SeedAggregate], fmt: str) -> str:
 
 def _aggregate_header(header: str, name: str) -> str:
     # the column's own interval (novelty AUC's bootstrap one) is not what an aggregate shows
-    return header.split(" [")[0] if SUMMARIES[name].with_interval else header
+    paired = name in SUMMARIES and SUMMARIES[name].with_interval
+    return header.split(" [")[0] if paired else header
 
 
 def _aggregate_cell(aggregate: SeedAggregate, name: str) -> str:
