@@ -195,6 +195,19 @@ def test_older_rows_still_read_and_count_as_no_verdict(cli, older_and_mixed):
     assert line.endswith(counts)
 
 
+def test_an_invalid_seed_is_counted_and_named_under_the_table(cli, results, tmp_path):
+    copied = tmp_path / "results"
+    shutil.copytree(results, copied)
+    row = next(copied.rglob("diagnosed/*-seed1-n8"))
+    copy_row(row, row, verdict="invalid")
+    table = cli(*AGGREGATE, "--results-dir", str(copied)).stdout
+    [line] = [x for x in table.splitlines() if x.startswith("diagnosed ")]
+    assert line.endswith("INVALID 1") and ", INVALID 1" in line
+    assert "! INVALID diagnosed in 1 of 3 seeds: samples that copy heldout runs" in table
+    markdown = cli(*AGGREGATE, "--format", "markdown", "--results-dir", str(copied)).stdout
+    assert "> **INVALID diagnosed in 1 of 3 seeds:" in markdown
+
+
 def test_the_plain_leaderboard_is_the_stored_rows_as_before(cli, results):
     rows = cli.json("leaderboard", "--format", "json", "--results-dir", str(results))
     stored = [json.loads(p.read_text()) for p in results.rglob("result.json")]
