@@ -278,6 +278,30 @@ def test_json_rows_are_the_versioned_model_and_round_trip(cli, results):
         parse_versioned(SeedAggregate, {**aggregate, "mean": 1}, "aggregate", ResultError)
 
 
+def test_one_result_stored_twice_is_named_not_averaged(cli, results, tmp_path):
+    copied = tmp_path / "results"
+    shutil.copytree(results, copied)
+    row = next(copied.rglob("diagnosed/*-seed1-n8"))
+    shutil.copytree(row, copied / "backup" / row.name)
+    proc = cli(*AGGREGATE, "--results-dir", str(copied), ok=False)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("error: two stored rows of diagnosed on zoo digits-mlp")
+    assert "have seed 1: the results folder holds one result twice; remove a copy" in proc.stderr
+
+
+def test_an_infinite_value_is_one_line_naming_the_aggregate(cli, results, tmp_path):
+    copied = tmp_path / "results"
+    shutil.copytree(results, copied)
+    path = next(copied.rglob("diagnosed/*-seed1-n8/result.json"))
+    path.write_text(path.read_text().replace('"accuracy_max": ', '"accuracy_max": Infinity, "x": ',
+                                             1))
+    proc = cli(*AGGREGATE, "--results-dir", str(copied), ok=False)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    assert proc.stderr == ("error: the aggregate over seeds of diagnosed on zoo digits-mlp: "
+                           "accuracy_max of seed 1 is inf; a stored value must be a finite "
+                           "number or null\n")
+
+
 @pytest.mark.parametrize(("args", "code", "message"), [
     (("--format", "html"), 1,
      "error: --aggregate takes --format table, markdown, json or csv, not html"),

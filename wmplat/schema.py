@@ -2,8 +2,7 @@
 
 Zoo manifests (`manifest.json`), the zoo registry (`registry.yaml`) and results (`result.json`,
 one leaderboard row each), and the rows aggregated over seeds that the leaderboard computes from
-them. Readers validate as strictly as writers and name the file and the
-field at fault.
+them. Readers validate as strictly as writers and name the file and the field at fault.
 """
 
 import json

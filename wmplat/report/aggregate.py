@@ -13,16 +13,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import ResultError
 from ..measures import SUMMARIES
-from ..schema import (
-    AGGREGATED_STANDARD,
-    NO_VERDICT,
-    VERDICTS,
-    MetricAggregate,
-    Result,
-    SeedAggregate,
-)
-from .leaderboard import metric_names, metric_value, sort_rows
+from ..schema import AGGREGATED_STANDARD, NO_VERDICT, VERDICTS, Result, SeedAggregate, parse_model
+from .leaderboard import label, metric_names, metric_value, sort_rows
 
 CONFIDENCE = 0.95
 
@@ -34,10 +28,17 @@ def group_key(row: Result) -> tuple:
 
 
 def aggregate_seeds(rows: Sequence[Result]) -> list[SeedAggregate]:
-    """One aggregate per group, in the leaderboard's order of the groups' first rows."""
+    """One aggregate per group, in the leaderboard's order of the groups' first rows; each
+    reference row (no seed) is a group of its own."""
     groups: dict[tuple, list[Result]] = {}
-    for row in sort_rows(rows):
-        groups.setdefault(group_key(row), []).append(row)
+    for i, row in enumerate(sort_rows(rows)):
+        key = group_key(row) if row.seed is not None else ("reference", i)
+        group = groups.setdefault(key, [])
+        if any(r.seed == row.seed for r in group):
+            raise ResultError(f"two stored rows of {label(row)} on zoo {row.zoo} (revision "
+                              f"{row.zoo_revision}, n {row.n_samples}) have seed {row.seed}: "
+                              "the results folder holds one result twice; remove a copy")
+        group.append(row)
     return [aggregate_group(group) for group in groups.values()]
 
 
@@ -52,7 +53,13 @@ def aggregate_group(rows: Sequence[Result]) -> SeedAggregate:
     seeds = sorted(r.seed for r in rows) if first.seed is not None else [None]
     names = [m for m in numeric_metrics(rows) if m in AGGREGATED_STANDARD
              or any(m in (r.metrics.model_extra or {}) for r in rows)]
-    return SeedAggregate(
+    source = f"the aggregate over seeds of {label(first)} on zoo {first.zoo}"
+    for name in names:
+        if bad := [r for r in rows if not math.isfinite(metric_value(r, name) or 0.0)]:
+            raise ResultError(f"{source}: {name} of seed {bad[0].seed} is "
+                              f"{metric_value(bad[0], name)}; a stored value must be a finite "
+                              "number or null")
+    aggregate = dict(
         method=first.method, kind=first.kind, method_version=first.method_version,
         zoo=first.zoo, zoo_revision=first.zoo_revision, task=first.task,
         n_samples=first.n_samples, config=first.config, config_hash=first.config_hash,
@@ -60,9 +67,11 @@ def aggregate_group(rows: Sequence[Result]) -> SeedAggregate:
         metrics={m: summarise([v for r in rows if (v := metric_value(r, m)) is not None])
                  for m in names},
         verdicts=verdict_counts(rows))
+    # finite values can still sum past the largest float
+    return parse_model(SeedAggregate, aggregate, source, ResultError)
 
 
-def summarise(values: Sequence[float]) -> MetricAggregate | None:
+def summarise(values: Sequence[float]) -> dict | None:
     """Mean, sample standard deviation and the 95% t-interval mean ± t·s/√n; None for no
     values; with one value no spread is known, so std and the interval are None."""
     n = len(values)
@@ -72,11 +81,12 @@ def summarise(values: Sequence[float]) -> MetricAggregate | None:
         # exactly the value, not a mean that rounding moved by an ulp
         mean, std = float(values[0]), 0.0
     else:
-        mean, std = float(np.mean(values)), float(np.std(values, ddof=1))
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported after
+            mean, std = float(np.mean(values)), float(np.std(values, ddof=1))
     if n == 1:
-        return MetricAggregate(mean=mean, std=None, n=1, ci=None)
+        return {"mean": mean, "std": None, "n": 1, "ci": None}
     half = t_quantile(n - 1) * std / math.sqrt(n)
-    return MetricAggregate(mean=mean, std=std, n=n, ci=(mean - half, mean + half))
+    return {"mean": mean, "std": std, "n": n, "ci": (mean - half, mean + half)}
 
 
 def t_quantile(dof: int) -> float:
