@@ -21,7 +21,7 @@ from .evaluation.defaults import (
 )
 from .evaluation.store import read_results
 from .names import check_name
-from .report.leaderboard import FORMATS, render
+from .report.leaderboard import AGGREGATE_FORMATS, FORMATS, render, render_aggregates
 from .zoo.importers import FORMATS as IMPORT_FORMATS
 
 ZOO_HELP = ("A zoo name from `wmplat zoo list`, or the path of a zoo folder "
@@ -172,14 +172,22 @@ def _entry_status(entry, registry) -> str:
               show_default=True, help="How to print the rows; html writes a page with figures.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
               help=f"Where --format html writes the page (default: ./{DEFAULT_REPORT}).")
+@click.option("--aggregate", type=click.Choice(["seeds"]), default=None,
+              help="One row per method, config and zoo: each metric's mean and 95% t-interval "
+                   "over the seeds, and the verdicts counted (not with --format html).")
 @click.pass_context
-def leaderboard(ctx, results_dir, zoo, fmt, output):
+def leaderboard(ctx, results_dir, zoo, fmt, output, aggregate):
     """Print stored results: each method beside the baselines and fresh runs.
 
     `--format html` writes a self-contained page instead, with the paper's figures per zoo,
-    and prints its path. `wmplat leaderboard push --repo OWNER/NAME` publishes them."""
+    and prints its path. `--aggregate seeds` summarises the rows that differ only in their
+    seed. `wmplat leaderboard push --repo OWNER/NAME` publishes them."""
     if ctx.invoked_subcommand:
         return
+    if aggregate and fmt not in AGGREGATE_FORMATS:
+        formats = ", ".join(AGGREGATE_FORMATS[:-1]) + f" or {AGGREGATE_FORMATS[-1]}"
+        raise ConfigError(f"--aggregate takes --format {formats}, not {fmt}; the html page "
+                          "shows single rows")
     if output is not None and fmt != "html":
         raise ConfigError("--output is for --format html; the other formats print to stdout")
     if output is not None:
@@ -192,6 +200,11 @@ def leaderboard(ctx, results_dir, zoo, fmt, output):
         from .report.html import write_report
 
         click.echo(write_report(results_dir, zoo, output or Path(DEFAULT_REPORT)))
+        return
+    if aggregate:
+        from .report.aggregate import aggregate_seeds
+
+        click.echo(render_aggregates(aggregate_seeds(rows), fmt))
         return
     click.echo(render(rows, fmt))
 

@@ -1,8 +1,8 @@
 """Every on-disk format wmplat reads or writes, as pydantic models with a schema version.
 
 Zoo manifests (`manifest.json`), the zoo registry (`registry.yaml`) and results (`result.json`,
-one leaderboard row each). Readers validate as strictly as writers and name the file and the
-field at fault.
+one leaderboard row each), and the rows aggregated over seeds that the leaderboard computes from
+them. Readers validate as strictly as writers and name the file and the field at fault.
 """
 
 import json
@@ -10,7 +10,7 @@ import math
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -40,6 +40,15 @@ def _sha256(value: str) -> str:
 
 
 Sha256 = Annotated[str, AfterValidator(_sha256)]
+
+
+def _config_hash(value: str) -> str:
+    if not CONFIG_HASH.match(value):
+        raise ValueError("must be 12 lowercase hex digits")
+    return value
+
+
+ConfigHash = Annotated[str, AfterValidator(_config_hash)]
 
 
 class StrictModel(BaseModel):
@@ -239,6 +248,9 @@ class Environment(StrictModel):
     python: str
 
 
+Verdict = Literal["novel", "interpolates", "memorizes", "degraded", "no-power", "invalid"]
+
+
 class Result(StrictModel):
     """One evaluation of one (method, zoo, seed, config): one leaderboard row."""
 
@@ -252,20 +264,82 @@ class Result(StrictModel):
     n_samples: int
     seed: int | None
     config: dict[str, Any]
-    config_hash: str
+    config_hash: ConfigHash
     metrics: Metrics
-    verdict: Literal["novel", "interpolates", "memorizes", "degraded", "no-power",
-                     "invalid"] | None = None
+    verdict: Verdict | None = None
     environment: Environment
     created_at: datetime
     wall_seconds: float
 
-    @field_validator("config_hash")
-    @classmethod
-    def _hash(cls, value: str) -> str:
-        if not CONFIG_HASH.match(value):
-            raise ValueError("must be 12 lowercase hex digits")
-        return value
+
+# --- rows aggregated over seeds: computed on reading, never stored (report/aggregate.py) -----
+
+NO_VERDICT = "none"     # how `verdicts` counts the rows that have no verdict
+VERDICTS = (*get_args(Verdict), NO_VERDICT)
+# the metrics an aggregate always carries (null when no seed has a value): the numeric
+# standard ones
+AGGREGATED_STANDARD = tuple(name for name in STANDARD if SUMMARIES[name].format == "number")
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class MetricAggregate(StrictModel):
+    """One metric over the seeds where it is not null."""
+
+    mean: FiniteFloat
+    std: FiniteFloat | None                         # sample standard deviation (ddof 1)
+    n: int = Field(ge=1)                            # how many seeds have a value
+    ci: tuple[FiniteFloat, FiniteFloat] | None      # 95% Student-t interval of the mean
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "MetricAggregate":
+        if (self.std is None) != (self.n == 1) or (self.ci is None) != (self.n == 1):
+            raise ValueError("std and ci are null exactly when n is 1")
+        if self.ci is not None and not self.ci[0] <= self.mean <= self.ci[1]:
+            raise ValueError(f"ci {list(self.ci)} does not contain the mean {self.mean}")
+        return self
+
+
+class SeedAggregate(StrictModel):
+    """The rows of one (zoo, revision, method, config, sample count, method version) that
+    differ only in their seed, summarised: one row of `wmplat leaderboard --aggregate seeds`.
+    A reference row, which has no seed, is an aggregate of itself."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    aggregate: Literal["seeds"] = "seeds"
+    interval: Literal["t95"] = "t95"
+    method: Name
+    kind: Literal["method", "baseline", "reference"]
+    method_version: str | None
+    zoo: Name
+    zoo_revision: Name | None
+    task: Name
+    n_samples: int
+    config: dict[str, Any]
+    config_hash: ConfigHash
+    n_seeds: int = Field(ge=1)
+    seeds: list[int | None] = Field(min_length=1)   # [null] for a reference row
+    metrics: dict[str, MetricAggregate | None]
+    verdicts: dict[str, int]                        # {verdict or "none": how many seeds}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SeedAggregate":
+        if self.n_seeds != len(self.seeds):
+            raise ValueError(f"n_seeds is {self.n_seeds} but seeds lists {len(self.seeds)}")
+        if (self.seeds == [None]) != (self.kind == "reference"):
+            raise ValueError("seeds is [null] exactly for a reference row")
+        if None not in self.seeds and self.seeds != sorted(set(self.seeds)):
+            raise ValueError("seeds must be distinct and sorted")
+        if missing := [m for m in AGGREGATED_STANDARD if m not in self.metrics]:
+            raise ValueError(f"metrics lacks {missing} (null, never absent)")
+        if over := [m for m, a in self.metrics.items() if a is not None and a.n > self.n_seeds]:
+            raise ValueError(f"metrics {over} count more seeds than n_seeds")
+        if unknown := [v for v in self.verdicts if v not in VERDICTS]:
+            raise ValueError(f"verdicts {unknown} are not among {list(VERDICTS)}")
+        if any(c < 1 for c in self.verdicts.values()) or \
+                sum(self.verdicts.values()) != self.n_seeds:
+            raise ValueError("verdicts must count each seed once (positive counts summing to "
+                             "n_seeds)")
+        return self
 
 
 # --- a row's figures (figures.json beside result.json) -------------------------------------
