@@ -20,11 +20,12 @@ class MaxSimilarity(Metric):
     summary = ("max_similarity_median",)
 
     def compute(self, ctx):
-        samples, train = ctx.behaviour("samples"), ctx.behaviour("train")
+        samples = ctx.behaviour("samples").to(ctx.device)
+        train = ctx.behaviour("train").to(ctx.device)
         values = torch.empty(len(samples))
         for start, stop in blocks(len(samples), chunk_size(len(train), BYTES_PER_PAIR)):
             sim = ctx.task.similarity(samples[start:stop], train)
-            excluded = ctx.same_run("train", start, stop)
+            excluded = ctx.same_run("train", start, stop).to(sim.device)
             if excluded.any():
                 sim = sim.masked_fill(excluded, float("-inf"))
             values[start:stop] = sim.max(dim=1).values
