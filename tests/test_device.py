@@ -20,7 +20,8 @@ import wmplat
 from wmplat.engine.device import resolve_device
 from wmplat.errors import ConfigError, PluginError
 from wmplat.evaluation.runner import Job, generate
-from wmplat.metric import BehaviourCache
+from wmplat.metric import BehaviourCache, EvalContext
+from wmplat.metrics._device import device_for
 from wmplat.plugins import load_plugins, registered
 from wmplat.schema import Result
 from wmplat.tasks.digits_mlp import DigitsMLP
@@ -226,3 +227,22 @@ def test_a_task_that_cannot_take_device_weights_is_named_with_the_way_out():
     assert "\n" not in message
     assert message.startswith("task 'cpu-only' failed in behaviour() with weights on meta (")
     assert message.endswith("a task that computes on the CPU only needs --device cpu")
+
+
+class OwnSimilarityTask(SpecTask):
+    """A classifier with a similarity of its own, which may be written for the CPU only."""
+
+    name = "own-similarity"
+
+    def similarity(self, a, b):
+        return super().similarity(a, b)
+
+
+def test_built_in_metrics_hand_the_device_only_to_wmplats_own_task_code():
+    def context(task):
+        zoo = tiny_zoo(task)
+        return EvalContext(zoo.train_weights()[:2], zoo, BehaviourCache(zoo, META))
+
+    assert device_for(context(SpecTask()), "similarity", "errors") == META
+    assert device_for(context(OwnSimilarityTask()), "similarity", "errors") == torch.device("cpu")
+    assert device_for(context(OwnSimilarityTask()), "errors") == META

@@ -13,6 +13,7 @@ from ..engine.budget import chunk_size
 from ..hookspecs import hookimpl
 from ..metric import Metric, MetricValues
 from ..task import ClassifierTask
+from ._device import device_for
 from ._reduce import median
 
 
@@ -40,8 +41,9 @@ class ErrorConsistency(Metric):
 
     def compute(self, ctx):
         task = ctx.task
-        samples = task.errors(ctx.behaviour("samples").to(ctx.device))
-        train = task.errors(ctx.behaviour("train").to(ctx.device))
+        device = device_for(ctx, "errors")
+        samples = task.errors(ctx.behaviour("samples").to(device))
+        train = task.errors(ctx.behaviour("train").to(device))
         step = chunk_size(len(train))
         best = []
         for start in range(0, len(samples), step):

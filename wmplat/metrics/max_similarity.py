@@ -7,6 +7,7 @@ import torch
 from ..engine.budget import blocks, chunk_size
 from ..hookspecs import hookimpl
 from ..metric import Metric, MetricValues
+from ._device import device_for
 from ._reduce import median
 
 # Scratch per (sample, checkpoint) pair: a classifier's similarity holds two float32 matrices,
@@ -20,8 +21,8 @@ class MaxSimilarity(Metric):
     summary = ("max_similarity_median",)
 
     def compute(self, ctx):
-        samples = ctx.behaviour("samples").to(ctx.device)
-        train = ctx.behaviour("train").to(ctx.device)
+        device = device_for(ctx, "similarity", "errors")
+        samples, train = ctx.behaviour("samples").to(device), ctx.behaviour("train").to(device)
         values = torch.empty(len(samples))
         for start, stop in blocks(len(samples), chunk_size(len(train), BYTES_PER_PAIR)):
             sim = ctx.task.similarity(samples[start:stop], train)
