@@ -28,6 +28,11 @@ ZOO_HELP = ("A zoo name from `wmplat zoo list`, or the path of a zoo folder "
             f"(default: {DEFAULT_ZOO})")
 RESULTS_HELP = f"Where results are stored (default: ./{DEFAULT_RESULTS_DIR})"
 DEFAULT_REPORT = "leaderboard.html"
+DEVICE_HELP = ("Where metrics and the task's forward compute, and what methods that use it are "
+               "given: cpu (the default, the path wmplat's tests check, so that a row means "
+               "the same on every machine), cuda or cuda:N (a GPU: equal to cpu within the "
+               "tolerances of docs/engine.md; not yet run on a GPU), or auto (cuda where a GPU "
+               "is visible, else cpu).")
 REVISION_HELP = ("For a Hub zoo: a commit, branch or tag instead of the revision the registry "
                  "pins (results record the commit actually used).")
 
@@ -92,24 +97,29 @@ def parse_set(values: tuple[str, ...]) -> dict:
               help="An option for the method; repeat for several.")
 @click.option("--force", is_flag=True, help="Recompute results that are already stored.")
 @click.option("--revision", default=None, help=REVISION_HELP)
+@click.option("--device", default="cpu", show_default=True, metavar="cpu|cuda|cuda:N|auto",
+              help=DEVICE_HELP)
 @click.option("--push-to", "push_to", default=None, metavar="OWNER/NAME",
               help="Also publish the rows to this Hub dataset repo (as `wmplat leaderboard "
                    "push`); the token and repo id are checked before anything runs.")
-def evaluate(method, zoo, samples, seed, results_dir, settings, force, revision, push_to):
+def evaluate(method, zoo, samples, seed, results_dir, settings, force, revision, device,
+             push_to):
     """Evaluate a method beside the baselines and fresh runs.
 
     Fits the method on the zoo's train split, samples, checks and scores the samples, and
     stores the result; then does the same (or reuses stored results) for every baseline at the
     task's settings and for the `fresh` reference, the zoo's heldout runs. Prints their
     leaderboard. Example: wmplat evaluate --method noise --set sigma=0.05"""
+    from .engine.device import resolve_device
     from .evaluation.runner import check_ranges
     from .evaluation.runner import evaluate as run
 
     check_name("method", method, "given to --method")
     check_ranges(samples, seed)
+    device = resolve_device(device)
     token = _push_credentials(push_to) if push_to else None
     rows = run(method, zoo=zoo, n_samples=samples, seed=seed, results_dir=results_dir,
-               options=parse_set(settings), force=force, revision=revision)
+               options=parse_set(settings), force=force, revision=revision, device=device)
     click.echo(render(rows, "table"))
     if push_to:
         _push(rows, push_to, token)

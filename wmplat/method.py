@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from pydantic import BaseModel
 
+from .engine.device import CPU
 from .errors import ConfigError
 from .figure import Figure
 
@@ -26,11 +27,16 @@ class Method:
     Subclasses set `name`, implement `fit` and `sample`, and may declare `Config`, a pydantic
     model of their options: `--set key=value` on the command line arrives validated as
     constructor keyword arguments, and the instance keeps them as `self.config`.
+
+    `self.device` is the torch.device the evaluation computes on (`--device`), set by the
+    runner after construction and before `fit`: a method may put its networks there. Samples
+    may be returned on any device. The default, for a method built outside the runner: the CPU.
     """
 
     name: ClassVar[str]
     kind: ClassVar[Literal["method", "baseline"]] = "method"
     Config: ClassVar[type[BaseModel] | None] = None
+    device: torch.device = CPU
 
     def __init__(self, **options: Any) -> None:
         if self.Config is not None:

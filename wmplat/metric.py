@@ -1,7 +1,9 @@
 """What a metric plugin subclasses, and the evaluation context every metric receives.
 
 The context holds the samples, the zoo and its task, and the behaviour of samples, training and
-heldout models, computed once and shared: ten metrics never mean ten forward passes.
+heldout models, computed once and shared: ten metrics never mean ten forward passes. The
+behaviour is computed on the evaluation's device (`--device`) and kept on the CPU; a metric may
+do its heavy work on `ctx.device` and returns CPU tensors.
 """
 
 from dataclasses import dataclass, field
@@ -9,6 +11,8 @@ from typing import ClassVar, Literal
 
 import torch
 
+from .engine.device import CPU
+from .errors import PluginError
 from .figure import Figure
 from .zoo.format import independent_units
 
@@ -47,8 +51,8 @@ class Metric:
 class BehaviourCache:
     """Behaviour of the zoo's train and heldout models, shared by every evaluation of one zoo."""
 
-    def __init__(self, zoo):
-        self.zoo = zoo
+    def __init__(self, zoo, device: torch.device = CPU):
+        self.zoo, self.device = zoo, device
         self._behaviour: dict[str, torch.Tensor] = {}
         self._runs: dict[str, torch.Tensor] = {}
 
@@ -63,8 +67,22 @@ class BehaviourCache:
     def get(self, which: Which) -> torch.Tensor:
         if which not in self._behaviour:
             weights = self.zoo.train_weights() if which == "train" else self.zoo.heldout_weights()
-            self._behaviour[which] = self.zoo.task.behaviour(weights)
+            self._behaviour[which] = behaviour_on(self.zoo.task, weights, self.device)
         return self._behaviour[which]
+
+
+def behaviour_on(task, weights: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """`task.behaviour(weights)` with the weights on `device`, brought back to the CPU. Off the
+    CPU, a task that fails (one written for CPU tensors only) is named, with the way out."""
+    if device.type == "cpu":
+        return task.behaviour(weights)
+    try:
+        return task.behaviour(weights.to(device)).cpu()
+    except Exception as exc:
+        raise PluginError(
+            f"task {task.name!r} failed in behaviour() with weights on {device} "
+            f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}); "
+            "a task that computes on the CPU only needs --device cpu") from exc
 
 
 @dataclass
@@ -79,6 +97,12 @@ class EvalContext:
     @property
     def task(self):
         return self.zoo.task
+
+    @property
+    def device(self) -> torch.device:
+        """Where the evaluation computes (`--device`): a metric may move its inputs here for
+        heavy work (products, distances); what it returns must be on the CPU."""
+        return self.cache.device
 
     def weights(self, which: Which) -> torch.Tensor:
         if which == "samples":
@@ -96,5 +120,5 @@ class EvalContext:
         if which != "samples":
             return self.cache.get(which)
         if self._sample_behaviour is None:
-            self._sample_behaviour = self.task.behaviour(self.samples)
+            self._sample_behaviour = behaviour_on(self.task, self.samples, self.device)
         return self._sample_behaviour

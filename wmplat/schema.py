@@ -20,6 +20,7 @@ from pydantic import (
     ValidationError,
     create_model,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -246,6 +247,16 @@ class Environment(StrictModel):
     wmplat: str
     torch: str
     python: str
+    # Where the row was computed (`--device`: "cpu", "cuda:0"); None in rows written before
+    # it was recorded, which are then dumped without it, byte for byte as before.
+    device: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unrecorded_device(self, dump):
+        data = dump(self)
+        if self.device is None:
+            data.pop("device", None)
+        return data
 
 
 Verdict = Literal["novel", "interpolates", "memorizes", "degraded", "no-power", "invalid"]

@@ -117,8 +117,9 @@ class ClassifierTask(Task):
         raise NotImplementedError
 
     def behaviour(self, weights: torch.Tensor) -> torch.Tensor:
-        x, _ = self.test_data()
-        out = torch.empty(len(weights), len(x), dtype=torch.long)
+        """Predicted labels [n, m], computed (and returned) on the weights' device."""
+        x, _ = self.test_data_on(weights.device)
+        out = torch.empty(len(weights), len(x), dtype=torch.long, device=weights.device)
         with torch.no_grad():
             for start, stop in blocks(len(weights), self._models_per_forward(len(x))):
                 params = unflatten(weights[start:stop], self.param_spec)
@@ -135,9 +136,20 @@ class ClassifierTask(Task):
     def _models_per_forward(self, n_inputs: int) -> int:
         return self.behaviour_chunk or step_size(self.forward_bytes(n_inputs))
 
+    def test_data_on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """`test_data()` on `device`: as it is where it already lies, else copied there once
+        and kept, so that a forward with weights on a GPU finds its inputs beside them."""
+        x, y = self.test_data()
+        if x.device == device and y.device == device:
+            return x, y
+        copies = self.__dict__.setdefault("_test_data_copies", {})
+        if device not in copies:
+            copies[device] = (x.to(device), y.to(device))
+        return copies[device]
+
     def errors(self, behaviour: torch.Tensor) -> torch.Tensor:
-        """[n, m] bool: which test examples each model gets wrong."""
-        return behaviour != self.test_data()[1]
+        """[n, m] bool: which test examples each model gets wrong (on behaviour's device)."""
+        return behaviour != self.test_data_on(behaviour.device)[1]
 
     def quality(self, behaviour: torch.Tensor) -> torch.Tensor:
         return 1.0 - self.errors(behaviour).float().mean(dim=1)

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from .. import __version__
 from ..engine.alignment import check_groups
 from ..engine.budget import megabytes_setting
+from ..engine.device import CPU, resolve_device
 from ..engine.progress import stage, stages, status
 from ..errors import ConfigError, PluginError, ResultError
 from ..measures import RUNNER_NAMES, RUNNER_PER_SAMPLE
@@ -83,10 +84,13 @@ class Job:
 def evaluate(method: str, zoo: str = DEFAULT_ZOO, n_samples: int = DEFAULT_SAMPLES,
              seed: int = DEFAULT_SEED,
              results_dir: Path = DEFAULT_RESULTS_DIR, options: dict[str, Any] | None = None,
-             force: bool = False, revision: str | None = None) -> list[Result]:
-    """Evaluate `method` and the references on `zoo` (a Hub zoo at `revision`, if given);
-    return the rows, the method's first."""
+             force: bool = False, revision: str | None = None,
+             device: str | torch.device = "cpu") -> list[Result]:
+    """Evaluate `method` and the references on `zoo` (a Hub zoo at `revision`, if given),
+    computing on `device` (`wmplat.engine.device.resolve_device`); return the rows, the
+    method's first."""
     check_ranges(n_samples, seed)
+    device = resolve_device(device)
     plugins = load_plugins()
     entry = plugins.generators.get(method)
     check_no_conflicts(plugins)
@@ -95,7 +99,7 @@ def evaluate(method: str, zoo: str = DEFAULT_ZOO, n_samples: int = DEFAULT_SAMPL
     opened = open_checked_zoo(zoo, plugins, n_samples, revision)
     jobs = [main_job] + [j for j in baseline_jobs(plugins, opened) if not _same(j, main_job)]
     jobs += [TRAIN_REFERENCE, REFERENCE]
-    evaluation = Evaluation(opened, n_samples, seed, results_dir, force)
+    evaluation = Evaluation(opened, n_samples, seed, results_dir, force, device)
     rows = []
     for i, job in enumerate(jobs, start=1):
         status(f"[{i}/{len(jobs)}] {job.label} ({job.kind}) on {opened.name}")
@@ -238,13 +242,13 @@ class Evaluation:
     """Runs jobs on one zoo with shared caches, and the heldout runs' values as the null."""
 
     def __init__(self, zoo: Zoo, n_samples: int, seed: int, results_dir: Path, force: bool,
-                 cache: BehaviourCache | None = None,
+                 device: torch.device = CPU, cache: BehaviourCache | None = None,
                  null: dict[str, torch.Tensor] | None = None):
         """`cache` and `null` (the `fresh` reference's per-sample values) may come from an
         earlier evaluation of the same zoo: a sweep's worker computes one row with them."""
         self.zoo, self.n_samples, self.seed = zoo, n_samples, seed
-        self.results_dir, self.force = results_dir, force
-        self.cache = cache or BehaviourCache(zoo)
+        self.results_dir, self.force, self.device = results_dir, force, device
+        self.cache = cache or BehaviourCache(zoo, device)
         self._done: dict[Path, Result] = {}
         self._null = null
         self._train_separation: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -345,7 +349,8 @@ class Evaluation:
             samples, runs = final_checkpoints(self.zoo, "heldout" if job is REFERENCE else "train")
             diagnostics = None
         else:
-            (samples, diagnostics), runs = generate(job, self.zoo, self.n_samples, self.seed), None
+            (samples, diagnostics), runs = generate(job, self.zoo, self.n_samples, self.seed,
+                                                    self.device), None
         summary, per_sample, figures = score(samples, self.zoo, self.cache, runs, diagnostics)
         verdict, statistics = self._judge(job, samples, runs, per_sample)
         preview = heatmap_preview(samples, self.zoo.train_weights(), self.zoo.param_spec,
@@ -356,7 +361,7 @@ class Evaluation:
             n_samples=len(samples), seed=None if job.is_reference else self.seed,
             config=job.config, config_hash=config_hash(job.config),
             metrics=Metrics(**summary, **statistics), verdict=verdict,
-            environment=environment(), created_at=datetime.now(UTC),
+            environment=environment(self.device), created_at=datetime.now(UTC),
             wall_seconds=round(time.perf_counter() - start, 3))
         if job is REFERENCE:
             self._null = per_sample
@@ -419,12 +424,13 @@ class Generated(NamedTuple):
     diagnostics: Reported | None
 
 
-def generate(job: Job, zoo: Zoo, n: int, seed: int) -> Generated:
-    """Build, fit and sample the method, then ask for its diagnostics if it has any; check
-    what it returns."""
+def generate(job: Job, zoo: Zoo, n: int, seed: int, device: torch.device = CPU) -> Generated:
+    """Build the method, tell it the `device` to compute on, fit and sample it, then ask for
+    its diagnostics if it has any; check what it returns."""
     who = f"{job.kind} {job.name!r} ({job.entry.provider})"
     try:
         method = job.entry.cls(**job.config)
+        method.device = device
         stage("fit")
         method.fit(zoo.without_heldout(), seed)
         stage("sample")
@@ -597,7 +603,7 @@ def check_summary_values(summary: dict, who: str, what: str) -> None:
                               "number or None")
 
 
-def environment() -> Environment:
+def environment(device: torch.device = CPU) -> Environment:
     return Environment(wmplat=__version__, torch=torch.__version__,
-                       python=platform.python_version())
+                       python=platform.python_version(), device=str(device))
 

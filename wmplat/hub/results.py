@@ -102,7 +102,7 @@ def parquet_table(rows: Sequence[Result]) -> bytes:
         "config_hash": pa.string(), **{name: pa.float64() for name in numbers},
         **{name: pa.list_(pa.float64()) for name in intervals}, "verdict": pa.string(),
         "environment": pa.struct([("wmplat", pa.string()), ("torch", pa.string()),
-                                  ("python", pa.string())]),
+                                  ("python", pa.string()), ("device", pa.string())]),
         "created_at": pa.string(), "wall_seconds": pa.float64(), "result_file": pa.string(),
         "schema_version": pa.int64()}
     records = [_record(row, names) for row in rows]

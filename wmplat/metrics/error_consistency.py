@@ -13,6 +13,7 @@ from ..engine.budget import chunk_size
 from ..hookspecs import hookimpl
 from ..metric import Metric, MetricValues
 from ..task import ClassifierTask
+from ._device import device_for
 from ._reduce import median
 
 
@@ -40,14 +41,15 @@ class ErrorConsistency(Metric):
 
     def compute(self, ctx):
         task = ctx.task
-        samples = task.errors(ctx.behaviour("samples"))
-        train = task.errors(ctx.behaviour("train"))
+        device = device_for(ctx, "errors")
+        samples = task.errors(ctx.behaviour("samples").to(device))
+        train = task.errors(ctx.behaviour("train").to(device))
         step = chunk_size(len(train))
         best = []
         for start in range(0, len(samples), step):
             kappa = cohen_kappa(samples[start:start + step], train)
-            kappa = kappa.masked_fill(ctx.same_run("train", start, start + step), float("-inf"))
-            best.append(kappa.max(dim=1).values)
+            excluded = ctx.same_run("train", start, start + step).to(kappa.device)
+            best.append(kappa.masked_fill(excluded, float("-inf")).max(dim=1).values.cpu())
         values = torch.cat(best) if best else torch.empty(0, dtype=torch.float64)
         return MetricValues(per_sample={"error_consistency": values},
                             summary={"error_consistency_median": median(values)})

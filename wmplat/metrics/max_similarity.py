@@ -7,6 +7,7 @@ import torch
 from ..engine.budget import blocks, chunk_size
 from ..hookspecs import hookimpl
 from ..metric import Metric, MetricValues
+from ._device import device_for
 from ._reduce import median
 
 # Scratch per (sample, checkpoint) pair: a classifier's similarity holds two float32 matrices,
@@ -20,11 +21,12 @@ class MaxSimilarity(Metric):
     summary = ("max_similarity_median",)
 
     def compute(self, ctx):
-        samples, train = ctx.behaviour("samples"), ctx.behaviour("train")
+        device = device_for(ctx, "similarity", "errors")
+        samples, train = ctx.behaviour("samples").to(device), ctx.behaviour("train").to(device)
         values = torch.empty(len(samples))
         for start, stop in blocks(len(samples), chunk_size(len(train), BYTES_PER_PAIR)):
             sim = ctx.task.similarity(samples[start:stop], train)
-            excluded = ctx.same_run("train", start, stop)
+            excluded = ctx.same_run("train", start, stop).to(sim.device)
             if excluded.any():
                 sim = sim.masked_fill(excluded, float("-inf"))
             values[start:stop] = sim.max(dim=1).values

@@ -5,6 +5,7 @@ distance through the norm expansion ‖a‖² + ‖b‖² − 2a·b, together wi
 rounding error. Only the pairs whose lower bound does not exceed the row's best upper bound can
 hold the nearest checkpoint; those few are measured as direct float64 differences. (The float32
 expansion alone is badly wrong for near-duplicates, which is exactly the memorization case.)
+The bound holds for any order of summation, so the same holds on a GPU (`--device`).
 """
 
 import torch
@@ -27,19 +28,21 @@ class MinL2(Metric):
     summary = ("min_l2_median",)
 
     def compute(self, ctx):
-        values = nearest_l2(ctx.weights("samples"), ctx.weights("train"),
-                            lambda start, stop: ctx.same_run("train", start, stop))
+        values = nearest_l2(ctx.weights("samples").to(ctx.device),
+                            ctx.weights("train").to(ctx.device),
+                            lambda start, stop: ctx.same_run("train", start, stop)).cpu()
         return MetricValues(per_sample={"min_l2": values},
                             summary={"min_l2_median": median(values)})
 
 
 def nearest_l2(a: torch.Tensor, b: torch.Tensor, excluded=None) -> torch.Tensor:
-    """[na, P] and [nb, P] -> [na] float64: min over rows of b of ‖a_i − b_j‖₂, exactly.
+    """[na, P] and [nb, P] -> [na] float64: min over rows of b of ‖a_i − b_j‖₂, exactly,
+    computed on the inputs' device.
 
     `excluded(start, stop)`, if given, returns a bool mask broadcastable to [stop − start, nb] of
     pairs not to compare; a row with every pair excluded (or an empty b) gets +inf.
     """
-    out = torch.full((len(a),), float("inf"), dtype=torch.float64)
+    out = torch.full((len(a),), float("inf"), dtype=torch.float64, device=a.device)
     if len(a) == 0 or len(b) == 0:
         return out
     a_sq, b_sq = squared_norms(a), squared_norms(b)
@@ -55,16 +58,29 @@ def nearest_l2(a: torch.Tensor, b: torch.Tensor, excluded=None) -> torch.Tensor:
 
 def gram_dtype(a: torch.Tensor, b: torch.Tensor, largest_sq: float) -> torch.dtype:
     """float32 when both inputs convert to it exactly, float32 products are full precision (not
-    TF32 or bfloat16 under `torch.set_float32_matmul_precision`) and the squared norms are far
-    from overflow; float64 otherwise."""
+    TF32 or bfloat16 under `torch.set_float32_matmul_precision`, or on a GPU the `fp32_precision`
+    settings) and the squared norms are far from overflow; float64 otherwise."""
     narrow = all(t.dtype in (torch.float32, torch.float16, torch.bfloat16) for t in (a, b))
-    full = torch.get_float32_matmul_precision() == "highest"
+    full = full_float32_products(a.device)
     return torch.float32 if narrow and full and largest_sq < 2.0**100 else torch.float64
+
+
+def full_float32_products(device: torch.device) -> bool:
+    """Whether float32 matrix products on `device` round like float32 (IEEE), as the bound in
+    `rounding_slack` assumes; False where a setting may make them TF32 or bfloat16."""
+    try:
+        if torch.get_float32_matmul_precision() != "highest":
+            return False
+    except RuntimeError:    # torch refuses to answer once its old and new settings are mixed
+        return False
+    if device.type == "cuda":
+        return getattr(torch.backends.cuda.matmul, "fp32_precision", "ieee") in ("none", "ieee")
+    return True
 
 
 def squared_norms(x: torch.Tensor) -> torch.Tensor:
     """[n] float64 sums of squares, a block of rows at a time."""
-    out = torch.empty(len(x), dtype=torch.float64)
+    out = torch.empty(len(x), dtype=torch.float64, device=x.device)
     for start, stop in blocks(len(x), step_size(8 * x.shape[1])):
         out[start:stop] = x[start:stop].to(torch.float64, copy=True).pow_(2).sum(dim=1)
     return out
@@ -93,7 +109,7 @@ def candidates(a, b, a_sq, b_sq, slack, excluded=None) -> torch.Tensor:
     dtype = a.dtype
     upper = torch.addmm(((1 + slack) * b_sq).to(dtype).unsqueeze(0), a, b.T, alpha=-2)
     if excluded is not None and excluded.any():
-        upper.masked_fill_(excluded, float("inf"))
+        upper.masked_fill_(excluded.to(upper.device), float("inf"))
     # Products that underflow lose up to the smallest normal number each, whatever S is.
     underflow = 4 * a.shape[1] * torch.finfo(dtype).tiny
     threshold = (upper.amin(dim=1) + (2 * slack * a_sq).to(dtype) + underflow).unsqueeze(1)
@@ -105,7 +121,7 @@ def candidates(a, b, a_sq, b_sq, slack, excluded=None) -> torch.Tensor:
 
 def refine(a: torch.Tensor, b: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
     """[na] float64: the least direct float64 distance over each row's candidate pairs."""
-    best = torch.full((len(a),), float("inf"), dtype=torch.float64)
+    best = torch.full((len(a),), float("inf"), dtype=torch.float64, device=a.device)
     rows, cols = pool.nonzero(as_tuple=True)
     for start, stop in blocks(len(rows), step_size(BYTES_PER_REFINED_VALUE * a.shape[1])):
         r, c = rows[start:stop], cols[start:stop]

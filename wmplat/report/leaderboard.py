@@ -158,7 +158,7 @@ def _csv(rows: list[Result]) -> str:
     metrics = metric_names(rows)
     fields = ["schema_version", "method", "kind", "method_version", "zoo", "zoo_revision",
               "task", "n_samples", "seed", "config", "config_hash", *metrics, "verdict",
-              "wmplat", "torch", "python", "created_at", "wall_seconds"]
+              "wmplat", "torch", "python", "device", "created_at", "wall_seconds"]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()

@@ -157,10 +157,10 @@ class FileTask(ClassifierTask):
         return self._pair_bytes * n_inputs
 
     def behaviour(self, weights: torch.Tensor) -> torch.Tensor:
-        x, _ = self.test_data()
+        x, _ = self.test_data_on(weights.device)
         inputs_step = min(len(x), step_size(self._pair_bytes))
         models_step = self.behaviour_chunk or step_size(self.forward_bytes(inputs_step))
-        out = torch.empty(len(weights), len(x), dtype=torch.long)
+        out = torch.empty(len(weights), len(x), dtype=torch.long, device=weights.device)
         with torch.no_grad():
             for start, stop in blocks(len(weights), models_step):
                 params = unflatten(weights[start:stop], self._spec)
