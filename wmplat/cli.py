@@ -412,8 +412,11 @@ def zoo_push(name, repo):
                    "divided by --cpus-per-cell).")
 @click.option("--cpus-per-cell", default=1, show_default=True, type=int,
               help="CPU threads each cell uses (and reserves, on Ray).")
+@click.option("--device", default="cpu", show_default=True, metavar="cpu|cuda|cuda:N|auto",
+              help="Where the workers compute (as `wmplat evaluate --device`); on Ray, cuda "
+                   "makes each cell a task that asks for one GPU.")
 def sweep(methods, zoos, seeds, samples, results_dir, settings, executor, address, workers,
-          cpus_per_cell):
+          cpus_per_cell, device):
     """Evaluate every method on every zoo at every seed, with each zoo's baselines and
     references computed once and shared.
 
@@ -421,11 +424,12 @@ def sweep(methods, zoos, seeds, samples, results_dir, settings, executor, addres
     the same way. Cells already stored are reused, so an interrupted sweep, run again,
     computes only what is missing; a cell that fails is reported and does not stop the others.
     Ends with a summary and the command that reruns each failed cell; exits with 1 if any
-    failed. Example: wmplat sweep --methods noise,copycat --seeds 0-4
+    failed. Prints the sweep's rows aggregated over seeds (as `wmplat leaderboard --aggregate
+    seeds`). Example: wmplat sweep --methods noise,copycat --seeds 0-4
 
     On a Ray cluster (`pip install 'wmplat[ray]'`) every worker needs wmplat and the plugins
     installed at this machine's versions (checked before any cell runs): docs/sweeps.md."""
-    from .report.leaderboard import render
+    from .report.aggregate import aggregate_seeds
     from .sweep.grid import parse_names, parse_seeds
     from .sweep.run import sweep as run
     from .sweep.summary import summary
@@ -435,9 +439,9 @@ def sweep(methods, zoos, seeds, samples, results_dir, settings, executor, addres
         check_name("method", name, "given to --methods")
     cells, outcome = run(names, parse_names("--zoos", zoos), parse_seeds(seeds), samples,
                          results_dir, parse_set(settings), executor, address, workers,
-                         cpus_per_cell)
+                         cpus_per_cell, device)
     if outcome.rows:
-        click.echo(render(outcome.rows, "table"))
+        click.echo(render_aggregates(aggregate_seeds(outcome.rows), "table"))
     click.echo(summary(outcome, results_dir), err=True)
     if outcome.interrupted:
         sys.exit(130)

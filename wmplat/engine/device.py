@@ -16,13 +16,20 @@ CHOICES = "cpu, cuda, cuda:N (a GPU's index) or auto (cuda if a GPU is visible, 
 _CUDA = re.compile(r"cuda(?::(\d+))?")
 
 
+def check_device_name(name: str | torch.device) -> str:
+    """The device's name if it is one of the choices (whether this machine has it or not:
+    a sweep's workers may), else a ConfigError listing them."""
+    if isinstance(name, torch.device):
+        name = str(name)
+    if not isinstance(name, str) or not (name in ("cpu", "auto") or _CUDA.fullmatch(name)):
+        raise ConfigError(f"--device must be one of {CHOICES}; got {name!r}")
+    return name
+
+
 def resolve_device(name: str | torch.device) -> torch.device:
     """`cpu`, `cuda`, `cuda:N` or `auto` -> the torch.device to compute on, or a ConfigError
     that says why not and what to use instead."""
-    if isinstance(name, torch.device):
-        name = str(name)
-    if not isinstance(name, str):
-        raise ConfigError(f"--device must be one of {CHOICES}; got {name!r}")
+    name = check_device_name(name)
     if name == "cpu":
         return CPU
     if name == "auto":
@@ -30,10 +37,7 @@ def resolve_device(name: str | torch.device) -> torch.device:
         why = "a GPU is visible" if device.type == "cuda" else "no GPU visible"
         status(f"--device auto: computing on {device} ({why})")
         return device
-    match = _CUDA.fullmatch(name)
-    if match is None:
-        raise ConfigError(f"--device must be one of {CHOICES}; got {name!r}")
-    return _cuda(name, int(match.group(1) or 0))
+    return _cuda(name, int(_CUDA.fullmatch(name).group(1) or 0))
 
 
 def _cuda(name: str, index: int) -> torch.device:

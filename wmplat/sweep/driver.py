@@ -48,8 +48,10 @@ class Outcome:
 
 
 class Driver:
-    def __init__(self, cells: list[Cell], executor, results_dir: Path, threads: int):
-        self.executor, self.results_dir, self.threads = executor, results_dir, threads
+    def __init__(self, cells: list[Cell], executor, results_dir: Path, threads: int,
+                 device: str):
+        self.executor, self.results_dir = executor, results_dir
+        self.threads, self.device = threads, device
         self.pending = deque(cells)
         self.outcome = Outcome(cells=len(cells))
         self._evaluations: dict[tuple, Evaluation] = {}
@@ -119,7 +121,7 @@ class Driver:
             return True
         key = next(self._keys)
         self._in_flight[key] = (cell, lock)
-        self.executor.submit(key, cell.spec(self.threads), self._nulls.get(zoo_key))
+        self.executor.submit(key, cell.spec(self.threads, self.device), self._nulls.get(zoo_key))
         return True
 
     def _finish(self, key: int, answer: dict) -> None:

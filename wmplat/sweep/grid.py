@@ -86,11 +86,11 @@ class Cell:
         seed = "" if self.seed is None else f" seed {self.seed}"
         return f"{self.job.label}{seed} on {self.zoo.name}"
 
-    def spec(self, threads: int) -> dict[str, Any]:
+    def spec(self, threads: int, device: str) -> dict[str, Any]:
         """The cell in plain values, as a worker is sent it."""
         return {"zoo": self.source.as_dict(), "name": self.job.name, "kind": self.job.kind,
                 "config": self.job.config, "seed": self.seed, "n_samples": self.n_samples,
-                "threads": threads}
+                "threads": threads, "device": device}
 
     def rerun_command(self, results_dir: Path) -> str:
         """The `wmplat evaluate` command that computes this cell (and reuses the rest)."""

@@ -58,11 +58,16 @@ class RayExecutor:
         except Exception as exc:    # Ray raises bare Exceptions for a node that did not start
             where = "a local Ray instance" if self._started else f"the Ray cluster at {address}"
             raise ConfigError(f"cannot start or reach {where}: {_first_line(exc)}") from None
-        total = int(ray.cluster_resources().get("CPU", 1))
+        resources = ray.cluster_resources()
+        total = int(resources.get("CPU", 1))
         if cpus_per_cell > total:
             self.close()
             raise ConfigError(f"--cpus-per-cell {cpus_per_cell}: the Ray cluster has {total} "
                               "CPUs in all; no cell could ever be scheduled")
+        if gpus_per_cell > resources.get("GPU", 0):
+            self.close()
+            raise ConfigError("--device cuda: the Ray cluster has no GPU, so no cell could "
+                              "ever be scheduled; use --device cpu")
         self.slots = workers or max(1, total // cpus_per_cell)
         self._cell = ray.remote(_cell_task).options(
             num_cpus=cpus_per_cell, num_gpus=gpus_per_cell, max_retries=0)

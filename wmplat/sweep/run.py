@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..engine.device import check_device_name, resolve_device
 from ..errors import ConfigError
 from ..evaluation.defaults import DEFAULT_RESULTS_DIR, DEFAULT_SAMPLES
 from ..evaluation.runner import check_no_conflicts, check_ranges, open_checked_zoo
@@ -20,13 +21,16 @@ def sweep(methods: list[str], zoos: list[str], seeds: list[int],
           n_samples: int = DEFAULT_SAMPLES, results_dir: Path = DEFAULT_RESULTS_DIR,
           options: dict[str, Any] | None = None, executor: str = "local",
           address: str | None = None, workers: int | None = None,
-          cpus_per_cell: int = 1, gpus_per_cell: float = 0) -> tuple[list[Cell], Outcome]:
+          cpus_per_cell: int = 1, device: str = "cpu") -> tuple[list[Cell], Outcome]:
     """Every (method, zoo, seed) cell, with the baselines and references of each zoo: the ones
-    stored already reused, the others computed by `executor`. Returns the cells and what
-    happened to them."""
+    stored already reused, the others computed by `executor` on `device` (the workers'; a Ray
+    task of `cuda` asks for a GPU). Returns the cells and what happened to them."""
     for seed in seeds:
         check_ranges(n_samples, seed)
     check_resources(executor, address, workers, cpus_per_cell)
+    device = check_device_name(device)
+    if executor == "local":
+        resolve_device(device)          # this machine's: say now if it has no such device
     plugins = load_plugins()
     check_no_conflicts(plugins)
     jobs = method_jobs(plugins, methods, split_options(options or {}, methods))
@@ -35,9 +39,10 @@ def sweep(methods: list[str], zoos: list[str], seeds: list[int],
     for name in zoos:
         zoo = open_checked_zoo(name, plugins, n_samples)
         cells += cells_of_zoo(plugins, name, zoo, zoo_source(zoo), jobs, seeds, n_samples)
-    with make_executor(executor, address, workers, cpus_per_cell, gpus_per_cell) as runner:
+    gpus = 1 if device.startswith("cuda") else 0
+    with make_executor(executor, address, workers, cpus_per_cell, gpus) as runner:
         check_workers(runner, cells, plugins)
-        return cells, Driver(cells, runner, results_dir, cpus_per_cell).run()
+        return cells, Driver(cells, runner, results_dir, cpus_per_cell, device).run()
 
 
 def check_resources(executor: str, address: str | None, workers: int | None,
@@ -54,7 +59,7 @@ def check_resources(executor: str, address: str | None, workers: int | None,
 
 
 def make_executor(executor: str, address: str | None, workers: int | None,
-                  cpus_per_cell: int, gpus_per_cell: float):
+                  cpus_per_cell: int, gpus_per_cell: int):
     if executor == "ray":
         from .ray_executor import RayExecutor
 

@@ -47,34 +47,37 @@ def run_cell(spec: dict, null: bytes | None, fetch_files=None) -> dict:
 def _compute(spec: dict, null: bytes | None, fetch_files):
     import torch
 
+    from ..engine.device import resolve_device
     from ..evaluation.runner import Evaluation, job_for
     from ..plugins import load_plugins
 
     torch.set_num_threads(spec["threads"])
-    zoo, cache = _open(ZooSource(**spec["zoo"]), fetch_files)
+    device = resolve_device(spec["device"])
+    zoo, cache = _open(ZooSource(**spec["zoo"]), device, fetch_files)
     plugins = load_plugins()
     job = job_for(plugins, spec["name"], spec["kind"], spec["config"])
     evaluation = Evaluation(zoo, spec["n_samples"], spec["seed"] or 0, results_dir=None,
-                            force=True, cache=cache,
+                            force=True, device=device, cache=cache,
                             null=None if null is None else unpack_tensors(null))
     return evaluation.compute(job)
 
 
-_open_zoos: dict[str, tuple] = {}
+_open_zoos: dict[tuple[str, str], tuple] = {}
 
 
-def _open(source: ZooSource, fetch_files):
-    """The zoo and its behaviour cache, kept open for this worker's next cells."""
+def _open(source: ZooSource, device, fetch_files):
+    """The zoo and its behaviour cache on `device`, kept open for this worker's next cells."""
     from ..metric import BehaviourCache
     from ..plugins import load_plugins
 
-    if source.key not in _open_zoos:
+    key = (source.key, str(device))
+    if key not in _open_zoos:
         task = None if source.task is None else load_plugins().datasets.get(source.task).cls()
         zoo = open_source(source, task, fetch_files)
         while len(_open_zoos) >= ZOOS_KEPT:
             _open_zoos.pop(next(iter(_open_zoos)))
-        _open_zoos[source.key] = (zoo, BehaviourCache(zoo))
-    return _open_zoos[source.key]
+        _open_zoos[key] = (zoo, BehaviourCache(zoo, device))
+    return _open_zoos[key]
 
 
 # --- rows as plain data --------------------------------------------------------------------
