@@ -21,7 +21,8 @@ from safetensors.torch import load_file
 
 from wmplat.evaluation.store import read_row
 
-# Ray instances and worker processes share the machine's cores: one test at a time
+# Ray instances and worker processes share the cores: one worker for these tests, where
+# xdist groups work (pytest 9.2 with xdist 3.8 ignores them; nothing here depends on it)
 pytestmark = pytest.mark.xdist_group("sweeps")
 
 GRID = ["--methods", "copycat,noise", "--seeds", "0-1", "--samples", "8"]
@@ -207,9 +208,11 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """A Ray head started by the test on 127.0.0.1, in a temporary folder, stopped at the end,
-    with a token of its own: its address and the settings that give access to it. Its workers
-    see the installed test plugins (copycat), nothing else."""
+    """A Ray head started by the test on 127.0.0.1, in a temporary folder, with a token of its
+    own, stopped at the end: its address and the settings that give access to it. Its workers
+    see the installed test plugins (copycat), nothing else. `ray start --block` runs in a
+    process group of its own, ended at the end: `ray stop` would stop every Ray instance on the
+    machine, another test's too."""
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")   # socket paths must stay short
     port = free_port()
     log = Path(temp) / "netguard.log"
@@ -218,16 +221,54 @@ def ray_cluster():
     # report goes elsewhere (Ray's own setting for its tests): here, nowhere
     env = {**os.environ, **access, "RAY_USAGE_STATS_ENABLED": "0",
            "RAY_USAGE_STATS_REPORT_URL": "http://127.0.0.1:9/", "WMPLAT_NETGUARD_LOG": str(log)}
-    subprocess.run([RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port",
-                    str(port), "--num-cpus", "2", "--temp-dir", temp,
-                    "--include-dashboard", "false"], check=True, capture_output=True, env=env,
-                   timeout=120)
+    # every port its own, so that another test's Ray instance never collides with it
+    ports = [f"--{name}={free_port()}" for name in (
+        "node-manager-port", "object-manager-port", "dashboard-agent-grpc-port",
+        "dashboard-agent-listen-port", "metrics-export-port", "runtime-env-agent-port",
+        "ray-client-server-port")]
+    head = subprocess.Popen(
+        [RAY, "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port",
+         str(port), *ports, "--num-cpus", "2", "--temp-dir", temp, "--include-dashboard",
+         "false"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    address = f"127.0.0.1:{port}"
     try:
-        yield f"127.0.0.1:{port}", access
+        wait_until_up(address, env, head)
+        yield address, access
     finally:
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
+        stop(head)
         check_guard_log(log)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def wait_until_up(address: str, env: dict, head: subprocess.Popen, seconds: float = 120):
+    """`ray start` runs before its node has registered; on a loaded machine, long before."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert head.poll() is None, "ray start --head ended"
+        status = subprocess.run([RAY, "status", "--address", address], capture_output=True,
+                                text=True, env=env, timeout=seconds)
+        if status.returncode == 0 and "Active:" in status.stdout:
+            return
+        assert time.monotonic() < deadline, status.stdout + status.stderr
+        time.sleep(1)
+
+
+def stop(head: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 30)):
+        try:
+            os.killpg(head.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            head.wait(timeout=wait)
+            time.sleep(1)      # its children, in the same group, end with it
+        except subprocess.TimeoutExpired:
+            continue
+    try:
+        os.killpg(head.pid, signal.SIGKILL)     # whatever of the group is left
+    except ProcessLookupError:
+        pass
 
 
 def test_a_sweep_on_a_ray_cluster_gives_the_local_sweeps_numbers(swept, ray_cluster,
