@@ -243,15 +243,17 @@ class Evaluation:
 
     def __init__(self, zoo: Zoo, n_samples: int, seed: int, results_dir: Path, force: bool,
                  device: torch.device = CPU, cache: BehaviourCache | None = None,
-                 null: dict[str, torch.Tensor] | None = None):
-        """`cache` and `null` (the `fresh` reference's per-sample values) may come from an
-        earlier evaluation of the same zoo: a sweep's worker computes one row with them."""
+                 null: dict[str, torch.Tensor] | None = None,
+                 separation: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """`cache`, `null` (the `fresh` reference's per-sample values) and `separation` (of
+        the train runs, `train_separation`) may come from an earlier evaluation of the same
+        zoo: a sweep's worker computes one row with them."""
         self.zoo, self.n_samples, self.seed = zoo, n_samples, seed
         self.results_dir, self.force, self.device = results_dir, force, device
         self.cache = cache or BehaviourCache(zoo, device)
         self._done: dict[Path, Result] = {}
         self._null = null
-        self._train_separation: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.separation = separation
         self.per_sample_names = {*RUNNER_PER_SAMPLE, *(
             name for entry in applicable_metrics(zoo) for name in entry.cls.per_sample)}
 
@@ -288,13 +290,13 @@ class Evaluation:
     def _copy_radius(self, heldout_null: torch.Tensor) -> float:
         """Half the smallest distance between independent runs of this zoo: heldout runs to
         each other (`heldout_null`), train runs to each other and to the heldout runs."""
-        if self._train_separation is None:
+        if self.separation is None:
             finals, units = final_checkpoints(self.zoo, "train")
-            self._train_separation = train_separation(
+            self.separation = train_separation(
                 self.zoo.train_weights(), self.cache.runs("train"), finals, units,
                 self.zoo.heldout_weights(), self.zoo.param_spec,
                 self.zoo.task.permutation_groups)
-        return copy_radius(heldout_null, *self._train_separation)
+        return copy_radius(heldout_null, *self.separation)
 
     def _own_run(self, runs: torch.Tensor | None):
         """exclude(i) -> bool [T]: the train checkpoints of sample i's own run; None for

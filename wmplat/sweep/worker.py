@@ -8,6 +8,7 @@ driver's before the sweep starts (`describe`).
 """
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import WmplatError
@@ -53,20 +54,32 @@ def _compute(spec: dict, null: bytes | None, fetch_files):
 
     torch.set_num_threads(spec["threads"])
     device = resolve_device(spec["device"])
-    zoo, cache = _open(ZooSource(**spec["zoo"]), device, fetch_files)
+    state = _open(ZooSource(**spec["zoo"]), device, fetch_files)
     plugins = load_plugins()
     job = job_for(plugins, spec["name"], spec["kind"], spec["config"])
-    evaluation = Evaluation(zoo, spec["n_samples"], spec["seed"] or 0, results_dir=None,
-                            force=True, device=device, cache=cache,
-                            null=None if null is None else unpack_tensors(null))
-    return evaluation.compute(job)
+    evaluation = Evaluation(state.zoo, spec["n_samples"], spec["seed"] or 0, results_dir=None,
+                            force=True, device=device, cache=state.cache,
+                            null=None if null is None else unpack_tensors(null),
+                            separation=state.separation)
+    row = evaluation.compute(job)
+    state.separation = evaluation.separation
+    return row
 
 
-_open_zoos: dict[tuple[str, str], tuple] = {}
+@dataclass
+class OpenZoo:
+    """What a worker keeps of a zoo between cells: what every row of the zoo computes alike."""
+
+    zoo: Any
+    cache: Any                  # its BehaviourCache on the device
+    separation: Any = None      # its train runs' separation, once a row has computed it
 
 
-def _open(source: ZooSource, device, fetch_files):
-    """The zoo and its behaviour cache on `device`, kept open for this worker's next cells."""
+_open_zoos: dict[tuple[str, str], OpenZoo] = {}
+
+
+def _open(source: ZooSource, device, fetch_files) -> OpenZoo:
+    """The zoo on `device`, kept open for this worker's next cells."""
     from ..metric import BehaviourCache
     from ..plugins import load_plugins
 
@@ -76,7 +89,7 @@ def _open(source: ZooSource, device, fetch_files):
         zoo = open_source(source, task, fetch_files)
         while len(_open_zoos) >= ZOOS_KEPT:
             _open_zoos.pop(next(iter(_open_zoos)))
-        _open_zoos[key] = (zoo, BehaviourCache(zoo, device))
+        _open_zoos[key] = OpenZoo(zoo, BehaviourCache(zoo, device))
     return _open_zoos[key]
 
 
