@@ -28,6 +28,9 @@ def parse_seeds(text: str) -> list[int]:
     seeds: dict[int, None] = {}         # ordered, each seed once
     for part in text.split(","):
         part = part.strip()
+        if not part:
+            raise ConfigError(f"--seeds {text!r}: an empty seed; separate seeds by single "
+                              "commas, e.g. 0-4, 0,3,7 or 0-2,10")
         if not SEEDS.match(part):
             raise ConfigError(f"--seeds {text!r}: {part!r} is not a seed or a range; write e.g. "
                               "0-4, 0,3,7 or 0-2,10")
