@@ -74,8 +74,6 @@ def parse_set(values: tuple[str, ...]) -> dict:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set expects key=value, got {item!r}")
-        if key.strip() in options:
-            raise ConfigError(f"--set {key.strip()} is given twice; give each option once")
         try:
             options[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
