@@ -64,8 +64,8 @@ def zoo_files(source: ZooSource) -> dict[str, bytes]:
 
 def open_source(source: ZooSource, task, fetch_files=None) -> Zoo:
     """The zoo from the driver's folder if this machine sees it, else from a local copy of the
-    shipped files (`fetch_files()` returns them); `task` is the registered task (None for a zoo
-    with its own task file)."""
+    shipped files (`fetch_files()` returns them; fetched again if the copy fails its checks);
+    `task` is the registered task (None for a zoo with its own task file)."""
     if visible(source):
         within = None if source.within is None else Path(source.within)
         return load_zoo(Path(source.folder), task, revision=source.revision, within=within)
