@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..evaluation.defaults import MAX_SEED
 from ..evaluation.runner import REFERENCE, TRAIN_REFERENCE, Job, baseline_jobs, validate_config
 from ..evaluation.store import config_hash
 from ..plugins import Plugins
@@ -24,9 +25,12 @@ MAX_CELLS = 100_000
 
 def parse_seeds(text: str) -> list[int]:
     """`0-4`, `0,3,7` or `0-2,10`: the seeds in the order given, each once."""
-    seeds: list[int] = []
+    seeds: dict[int, None] = {}         # ordered, each seed once
     for part in text.split(","):
         part = part.strip()
+        if not part:
+            raise ConfigError(f"--seeds {text!r}: an empty seed; separate seeds by single "
+                              "commas, e.g. 0-4, 0,3,7 or 0-2,10")
         if not SEEDS.match(part):
             raise ConfigError(f"--seeds {text!r}: {part!r} is not a seed or a range; write e.g. "
                               "0-4, 0,3,7 or 0-2,10")
@@ -35,10 +39,17 @@ def parse_seeds(text: str) -> list[int]:
         if last < first:
             raise ConfigError(f"--seeds {text!r}: the range {part!r} runs backwards; write "
                               f"{last}-{first}")
+        if last > MAX_SEED:
+            raise ConfigError(f"--seeds {text!r}: {last} is above the largest seed, {MAX_SEED} "
+                              "(2**32 - 1)")
         if last - first >= MAX_CELLS:
-            raise ConfigError(f"--seeds {text!r}: {part!r} holds more than {MAX_CELLS} seeds")
-        seeds += [s for s in range(first, last + 1) if s not in seeds]
-    return seeds
+            raise ConfigError(f"--seeds {text!r}: {part!r} holds more than {MAX_CELLS} seeds, "
+                              "the most a sweep takes")
+        seeds.update(dict.fromkeys(range(first, last + 1)))
+        if len(seeds) > MAX_CELLS:
+            raise ConfigError(f"--seeds {text!r}: more than {MAX_CELLS} seeds, the most a "
+                              "sweep takes")
+    return list(seeds)
 
 
 def parse_names(option: str, text: str) -> list[str]:
@@ -56,12 +67,13 @@ def split_options(options: dict[str, Any], methods: list[str]) -> dict[str, dict
     by_method: dict[str, dict[str, Any]] = {m: {} for m in methods}
     for scoped, value in options.items():
         method, dot, key = scoped.rpartition(".")
-        if not dot or not key:
+        if not (dot and method and key):
+            example = f"{method or methods[0]}.{key or 'KEY'}"
             raise ConfigError(f"--set {scoped}=...: a sweep's options name their method, "
-                              f"METHOD.KEY=VALUE (e.g. {methods[0]}.{scoped or 'key'}=...)")
+                              f"METHOD.KEY=VALUE (e.g. {example}=...)")
         if method not in by_method:
             raise ConfigError(f"--set {scoped}=...: {method!r} is not one of --methods "
-                              f"({', '.join(methods)})")
+                              f"({', '.join(methods)}); add it there or drop the option")
         by_method[method][key] = value
     return by_method
 

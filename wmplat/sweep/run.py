@@ -35,10 +35,15 @@ def sweep(methods: list[str], zoos: list[str], seeds: list[int],
     check_no_conflicts(plugins)
     jobs = method_jobs(plugins, methods, split_options(options or {}, methods))
     prepare_results_dir(results_dir)
-    cells = []
+    cells, named = [], {}
     for name in zoos:
         zoo = open_checked_zoo(name, plugins, n_samples)
-        cells += cells_of_zoo(plugins, name, zoo, zoo_source(zoo), jobs, seeds, n_samples)
+        source = zoo_source(zoo)
+        if source.key in named:         # a name and a folder, say: its cells would be twice
+            raise ConfigError(f"--zoos: {named[source.key]!r} and {name!r} are the same zoo "
+                              f"({zoo.name} at revision {zoo.revision}); give it once")
+        named[source.key] = name
+        cells += cells_of_zoo(plugins, name, zoo, source, jobs, seeds, n_samples)
     gpus = 1 if device.startswith("cuda") else 0
     with make_executor(executor, address, workers, cpus_per_cell, gpus) as runner:
         check_workers(runner, cells, plugins)

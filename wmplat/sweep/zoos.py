@@ -64,15 +64,22 @@ def zoo_files(source: ZooSource) -> dict[str, bytes]:
 
 def open_source(source: ZooSource, task, fetch_files=None) -> Zoo:
     """The zoo from the driver's folder if this machine sees it, else from a local copy of the
-    shipped files (`fetch_files()` returns them); `task` is the registered task (None for a zoo
-    with its own task file)."""
+    shipped files (`fetch_files()` returns them; fetched again if the copy fails its checks);
+    `task` is the registered task (None for a zoo with its own task file)."""
     if visible(source):
         within = None if source.within is None else Path(source.within)
         return load_zoo(Path(source.folder), task, revision=source.revision, within=within)
     if fetch_files is None:
-        raise ZooError(f"zoo {source.name!r}: this worker does not see the driver's folder "
-                       f"{source.folder} and no copy was shipped")
-    return load_zoo(_local_copy(source, fetch_files), task, revision=source.revision)
+        why = "has changed since the sweep began" if (Path(source.folder) / MANIFEST).is_file() \
+            else "is not on this machine"
+        raise ZooError(f"zoo {source.name!r}: its folder {source.folder} {why}, and the driver "
+                       "shipped no copy; keep a zoo's folder unchanged while a sweep runs, and "
+                       "run the sweep again")
+    try:
+        return load_zoo(_local_copy(source, fetch_files), task, revision=source.revision)
+    except ZooError:                # a damaged copy fails the hash check: write it again, once
+        return load_zoo(_local_copy(source, fetch_files, again=True), task,
+                        revision=source.revision)
 
 
 def cache_dir() -> Path:
@@ -80,11 +87,12 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path(tempfile.gettempdir()) / "wmplat-sweep-zoos")
 
 
-def _local_copy(source: ZooSource, fetch_files) -> Path:
-    """The shipped zoo written once on this machine (under a lock: several workers share it)."""
+def _local_copy(source: ZooSource, fetch_files, again: bool = False) -> Path:
+    """The shipped zoo written once on this machine (under a lock: several workers share it);
+    `again`: written anew, whatever copy there is."""
     folder = cache_dir() / f"{source.name}-{source.manifest_sha256[:16]}"
     with folder_lock(folder):
-        if (folder / MANIFEST).is_file() and \
+        if not again and (folder / MANIFEST).is_file() and \
                 sha256_file(folder / MANIFEST) == source.manifest_sha256:
             return folder
         files = fetch_files()
