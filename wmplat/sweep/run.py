@@ -44,9 +44,10 @@ def sweep(methods: list[str], zoos: list[str], seeds: list[int],
                               f"({zoo.name} at revision {zoo.revision}); give it once")
         named[source.key] = name
         cells += cells_of_zoo(plugins, name, zoo, source, jobs, seeds, n_samples)
+    needed = needed_plugins(cells, plugins)
     gpus = 1 if device.startswith("cuda") else 0
     with make_executor(executor, address, workers, cpus_per_cell, gpus) as runner:
-        check_workers(runner, cells, plugins)
+        check_workers(runner, cells, needed)
         return cells, Driver(cells, runner, results_dir, cpus_per_cell, device).run()
 
 
@@ -75,24 +76,34 @@ def make_executor(executor: str, address: str | None, workers: int | None,
     return LocalExecutor(workers or max(1, (os.cpu_count() or 1) // cpus_per_cell))
 
 
-def check_workers(runner, cells: list[Cell], plugins: Plugins) -> None:
-    """Every worker must have the plugins the cells use, at the driver's versions: it imports
-    them itself. One line names the first that differs and what to install."""
-    sources = list({c.source.key: c.source.as_dict() for c in cells}.values())
+def needed_plugins(cells: list[Cell], plugins: Plugins) -> dict:
+    """{"kind:name": provider} of every plugin entry the cells use: their methods and
+    baselines, every metric, the registered tasks of their zoos. One registered in this process
+    only is refused here, before any worker starts: no worker could import it."""
+    sources = [c.source for c in cells]
     needed = {f"{j.kind}:{j.name}": j.entry.provider for c in cells
               if not (j := c.job).is_reference}
     needed |= {f"metric:{e.name}": e.provider for e in plugins.metrics.entries()}
-    needed |= {f"dataset:{s['task']}": plugins.datasets.get(s["task"]).provider
-               for s in sources if s["task"] is not None}
+    needed |= {f"dataset:{s.task}": plugins.datasets.get(s.task).provider
+               for s in sources if s.task is not None}
+    for key, provider in sorted(needed.items()):
+        if provider.package == IN_PROCESS:
+            kind, name = key.split(":", 1)
+            raise ConfigError(
+                f"{kind} {name!r} is registered in this process only "
+                "(wmplat.plugins.register); a sweep's workers load plugins from installed "
+                "packages: install it as a package (`wmplat new-plugin` makes one)")
+    return needed
+
+
+def check_workers(runner, cells: list[Cell], needed: dict) -> None:
+    """Every worker must have the plugins the cells use, at the driver's versions: it imports
+    them itself. One line names the first that differs and what to install."""
+    sources = list({c.source.key: c.source.as_dict() for c in cells}.values())
     for answer in runner.describe(sources):
         for key, provider in sorted(needed.items()):
             kind, name = key.split(":", 1)
             have = answer["entries"].get(key)
-            if provider.package == IN_PROCESS:
-                raise ConfigError(
-                    f"{kind} {name!r} is registered in this process only "
-                    "(wmplat.plugins.register); a sweep's workers load plugins from installed "
-                    "packages: install it as a package (`wmplat new-plugin` makes one)")
             if have is None:
                 raise ConfigError(
                     f"the sweep's worker on {answer['host']} lacks {kind} {name!r} (package "
