@@ -200,9 +200,10 @@ def test_a_bad_checkpoint_stops_the_import_naming_file_and_key(how, message, tas
     assert proc.returncode == 1
     (line,) = proc.stderr.strip().splitlines()
     assert re.search("^error: .*" + message, line), line
-    assert not (import_home / "zoos" / f"bad-{how}").exists()
+    zoos = import_home / "zoos"     # absent when no test before this one imported a zoo
+    assert not (zoos / f"bad-{how}").exists()
     assert not any(p.name.startswith(f".bad-{how}.") and "tmp" in p.name
-                   for p in (import_home / "zoos").iterdir())
+                   for p in (zoos.iterdir() if zoos.is_dir() else ()))
 
 
 def test_too_few_heldout_runs_are_warned_about_and_never_read_novel(task_path, cli,
