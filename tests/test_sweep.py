@@ -224,28 +224,29 @@ def ray_cluster():
     # every port its own, so that another test's Ray instance never collides with it
     ports = [f"--{name}={free_port()}" for name in (
         "node-manager-port", "object-manager-port", "dashboard-agent-grpc-port",
-        "dashboard-agent-listen-port", "metrics-export-port", "runtime-env-agent-port",
-        "ray-client-server-port")]
+        "dashboard-agent-listen-port", "metrics-export-port", "runtime-env-agent-port")]
+    output = open(Path(temp) / "head.log", "w")     # closed once the head has ended
     head = subprocess.Popen(
         [RAY, "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port",
          str(port), *ports, "--num-cpus", "2", "--temp-dir", temp, "--include-dashboard",
-         "false"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
+         "false"], env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     address = f"127.0.0.1:{port}"
     try:
-        wait_until_up(address, env, head)
+        wait_until_up(address, env, head, Path(temp) / "head.log")
         yield address, access
     finally:
         stop(head)
+        output.close()
         check_guard_log(log)
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def wait_until_up(address: str, env: dict, head: subprocess.Popen, seconds: float = 120):
+def wait_until_up(address: str, env: dict, head: subprocess.Popen, log: Path,
+                  seconds: float = 120) -> None:
     """`ray start` runs before its node has registered; on a loaded machine, long before."""
     deadline = time.monotonic() + seconds
     while True:
-        assert head.poll() is None, "ray start --head ended"
+        assert head.poll() is None, "ray start --head ended:\n" + log.read_text()[-3000:]
         status = subprocess.run([RAY, "status", "--address", address], capture_output=True,
                                 text=True, env=env, timeout=seconds)
         if status.returncode == 0 and "Active:" in status.stdout:
