@@ -227,7 +227,7 @@ def job_for(plugins: Plugins, name: str, kind: str, config: dict[str, Any]) -> J
 
 
 def _shows_stages(compute):
-    """Wraps `Evaluation._compute`: the row's stages (fit, sample, diagnostics for a method
+    """Wraps `Evaluation.compute`: the row's stages (fit, sample, diagnostics for a method
     that has them, each metric, judging) are shown as they start (wmplat.progress)."""
     @functools.wraps(compute)
     def run(self, job: Job) -> "Row":

@@ -5,6 +5,7 @@ Per zoo: the two references (`fresh`, the null every other cell is judged agains
 A method that is a baseline at a baseline's setting is that baseline's cell, not a second one.
 """
 
+import json
 import re
 import shlex
 from dataclasses import dataclass
@@ -117,8 +118,6 @@ class Cell:
 
 
 def _json(value: Any) -> str:
-    import json
-
     return value if isinstance(value, str) else json.dumps(value)
 
 
